@@ -1,0 +1,46 @@
+# Locates the ONNX Runtime C/C++ API headers. No pip wheel ships them; the npm package
+# com.github.asus4.onnxruntime 0.4.9 carries the official ORT 1.29 API headers. They are fetched once
+# with `npm pack` and cached in <source>/.cache/ort_headers (git-ignored), unless ONNXRUNTIME_INCLUDE_DIR is set.
+set(SAGE_ORT_NPM_PACKAGE "com.github.asus4.onnxruntime@0.4.9")
+set(SAGE_ORT_NPM_HEADERS
+    "package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers")
+
+function(sage_find_ort_headers out_var)
+  if(ONNXRUNTIME_INCLUDE_DIR)
+    if(NOT EXISTS ${ONNXRUNTIME_INCLUDE_DIR}/onnxruntime_cxx_api.h)
+      message(FATAL_ERROR "ONNXRUNTIME_INCLUDE_DIR=${ONNXRUNTIME_INCLUDE_DIR} has no onnxruntime_cxx_api.h")
+    endif()
+    set(${out_var} ${ONNXRUNTIME_INCLUDE_DIR} PARENT_SCOPE)
+    return()
+  endif()
+  set(cache ${CMAKE_CURRENT_SOURCE_DIR}/.cache/ort_headers)
+  if(DEFINED ENV{SAGE_ORT_HEADER_CACHE})
+    set(cache $ENV{SAGE_ORT_HEADER_CACHE})
+  endif()
+  if(NOT EXISTS ${cache}/onnxruntime_cxx_api.h)
+    find_program(NPM npm)
+    if(NOT NPM)
+      message(FATAL_ERROR "ORT API headers: npm not found. Install Node.js/npm or set ONNXRUNTIME_INCLUDE_DIR.")
+    endif()
+    set(work ${CMAKE_CURRENT_BINARY_DIR}/ort_npm)
+    file(REMOVE_RECURSE ${work})
+    file(MAKE_DIRECTORY ${work})
+    message(STATUS "Fetching ORT API headers from npm ${SAGE_ORT_NPM_PACKAGE} (about 150 MB, once)")
+    execute_process(COMMAND ${NPM} pack ${SAGE_ORT_NPM_PACKAGE} --silent
+                    WORKING_DIRECTORY ${work} RESULT_VARIABLE rc OUTPUT_VARIABLE tarball
+                    OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "npm pack ${SAGE_ORT_NPM_PACKAGE} failed (${rc}); set ONNXRUNTIME_INCLUDE_DIR instead")
+    endif()
+    execute_process(COMMAND tar -xzf ${tarball} --wildcards "${SAGE_ORT_NPM_HEADERS}/*.h"
+                    WORKING_DIRECTORY ${work} RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "Could not extract the ORT headers from ${work}/${tarball}")
+    endif()
+    file(GLOB headers ${work}/${SAGE_ORT_NPM_HEADERS}/*.h)
+    file(MAKE_DIRECTORY ${cache})
+    file(COPY ${headers} DESTINATION ${cache})
+    file(REMOVE_RECURSE ${work})
+  endif()
+  set(${out_var} ${cache} PARENT_SCOPE)
+endfunction()
