@@ -77,13 +77,14 @@ def to_onnx_array(x: np.ndarray, dtype: str) -> Any:
         return x.astype(dtype)
     import onnxruntime as ort
 
-    bits = (np.ascontiguousarray(x, dtype=np.float32).view(np.uint32) + 0x7FFF + ((x.astype(np.float32).view(np.uint32) >> 16) & 1)) >> 16
-    return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(bits.astype(np.uint16), TensorProto.BFLOAT16)
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    bits = ((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16).astype(np.uint16)  # nearest even
+    return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(bits, TensorProto.BFLOAT16)
 
 
 def from_onnx_output(value: Any, dtype: str) -> np.ndarray:
     """float32 numpy array of a session output (bf16 outputs are widened)."""
     arr = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-    if dtype == "bfloat16":
+    if dtype == "bfloat16" and arr.dtype == np.uint16:
         return (arr.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
     return arr.astype(np.float32)
