@@ -31,9 +31,12 @@ def run_sage(
     import onnxruntime as ort
 
     binding = sess.io_binding()
+    keep_alive = []  # OrtValues wrap numpy memory without owning it (ORT 1.20): hold them until the run ends
     for n, x in (("query", q), ("key", k), ("value", v)):
         value = to_onnx_array(x, dtype)
-        binding.bind_ortvalue_input(n, value if isinstance(value, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(value))
+        value = value if isinstance(value, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(value)
+        keep_alive.append(value)
+        binding.bind_ortvalue_input(n, value)
     # A preallocated output works for bfloat16 too, which OrtValue.numpy() cannot convert.
     storage = np.full(q.shape, np.nan, dtype=np.float32 if dtype == "float32" else np.float16)
     if dtype == "bfloat16":
@@ -43,6 +46,7 @@ def run_sage(
         out = ort.OrtValue.ortvalue_from_numpy(storage)
     binding.bind_ortvalue_output("output", out)
     sess.run_with_iobinding(binding)
+    del keep_alive
     return from_onnx_output(storage, dtype)
 
 
