@@ -1,0 +1,71 @@
+"""Synthetic Q, K, V for tests and fidelity tools.
+
+``make_qkv`` draws standard Gaussian Q, K, V in BNSH order and converts them to the requested
+layout, so the same generator state gives the same numbers whatever the layout:
+
+* ``"BNSH"``: ``(B, H, S, D)``; ``"BSNH"``: ``(B, S, H, D)``; ``"BSH"``: 3-D ``(B, S, H*D)`` (heads
+  outer, channels inner; pass ``q_num_heads``/``kv_num_heads`` to the op).
+
+``outliers=True`` adds the structure SageAttention's smoothing is designed for:
+
+* K: a per-channel bias ``4 * N(0, 1)`` for every (batch, kv head, channel), constant over tokens
+  (``smooth_k`` removes it exactly; it is invisible to exact softmax).
+* Q: ``Q_OUTLIER_CHANNELS`` channels per (batch, head) get a constant offset of magnitude
+  ``Q_OUTLIER_MAGNITUDE`` (random sign), i.e. large-magnitude channels that dominate the Q amax and
+  that ``smooth_q`` removes before quantization.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+LAYOUTS: Final = ("BNSH", "BSNH", "BSH")
+K_BIAS_STD: Final = 4.0
+Q_OUTLIER_CHANNELS: Final = 4
+Q_OUTLIER_MAGNITUDE: Final = 10.0
+
+
+def from_bnsh(x: np.ndarray, layout: str) -> np.ndarray:
+    """A BNSH array in ``layout`` ("BNSH", "BSNH" or 3-D "BSH")."""
+    if layout == "BNSH":
+        return np.ascontiguousarray(x)
+    t = np.ascontiguousarray(x.transpose(0, 2, 1, 3))
+    if layout == "BSNH":
+        return t
+    if layout == "BSH":
+        return t.reshape(t.shape[0], t.shape[1], t.shape[2] * t.shape[3])
+    raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def make_qkv(
+    rng: np.random.Generator,
+    *,
+    batch: int,
+    q_heads: int,
+    kv_heads: int,
+    q_len: int,
+    kv_len: int,
+    head_dim: int,
+    layout: str = "BNSH",
+    outliers: bool = False,
+    dtype: type = np.float32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian ``(q, k, v)`` of ``dtype`` in ``layout`` (see the module docstring)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if q_heads < 1 or kv_heads < 1 or q_heads % kv_heads != 0:
+        raise ValueError(f"q_heads ({q_heads}) must be a positive multiple of kv_heads ({kv_heads})")
+    q = rng.standard_normal((batch, q_heads, q_len, head_dim))
+    k = rng.standard_normal((batch, kv_heads, kv_len, head_dim))
+    v = rng.standard_normal((batch, kv_heads, kv_len, head_dim))
+    if outliers:
+        k += K_BIAS_STD * rng.standard_normal((batch, kv_heads, 1, head_dim))
+        n_out = min(Q_OUTLIER_CHANNELS, head_dim)
+        for b in range(batch):
+            for h in range(q_heads):
+                channels = rng.choice(head_dim, size=n_out, replace=False)
+                signs = rng.choice(np.array([-1.0, 1.0]), size=n_out)
+                q[b, h, :, channels] += (Q_OUTLIER_MAGNITUDE * signs)[:, None]
+    return tuple(from_bnsh(x.astype(dtype), layout) for x in (q, k, v))  # type: ignore[return-value]
