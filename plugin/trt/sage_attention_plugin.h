@@ -34,7 +34,8 @@ class SageAttentionPlugin final : public nvinfer1::IPluginV3,
   nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
   nvinfer1::IPluginV3* clone() noexcept override;
 
-  // IPluginV3OneCore
+  // IPluginV3OneCore. These, getNbOutputs and the two attribute strings return constants or members and
+  // cannot throw, so they skip the try/catch every other method has.
   char const* getPluginName() const noexcept override;
   char const* getPluginVersion() const noexcept override;
   char const* getPluginNamespace() const noexcept override;
