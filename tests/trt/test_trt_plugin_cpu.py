@@ -6,6 +6,8 @@ value outside it is refused with a message naming the attribute and its allowed 
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import onnx
@@ -23,6 +25,19 @@ def test_driver_cpu_checks(run_driver):
     print(result.stdout)
     assert result.returncode == 0, result.stdout[-6000:]
     assert ", 0 failed" in result.stdout
+
+
+def test_library_exports_only_the_entry_points(trt_library):
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) not found")
+    defined = subprocess.run([nm, "-D", "--defined-only", str(trt_library)], capture_output=True, text=True, check=True)
+    exported = sorted(line.split()[-1] for line in defined.stdout.splitlines() if line.strip())
+    assert exported == ["getCreators", "setLoggerFinder"], exported
+    undefined = subprocess.run([nm, "-DC", "--undefined-only", str(trt_library)], capture_output=True, text=True, check=True)
+    assert "nvinfer1::" not in undefined.stdout, "the plugin must reach TensorRT only through its interfaces"
+    needed = subprocess.run(["ldd", str(trt_library)], capture_output=True, text=True).stdout
+    assert "libnvinfer" not in needed, needed
 
 
 def test_fields_follow_schema(run_driver):
