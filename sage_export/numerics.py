@@ -80,6 +80,16 @@ def e4m3_decode(code: npt.ArrayLike) -> F32:
     return value.astype(np.float32)
 
 
+def exp2_f32(x: npt.ArrayLike) -> F32:
+    """``2**x`` of float32 values, correctly rounded to float32 (evaluated in float64, then rounded).
+
+    NumPy's own float32 ``exp2`` is not correctly rounded and its result depends on the SIMD path the
+    CPU takes; the correctly rounded value is unique (and is what e.g. glibc's ``exp2f`` returns).
+    """
+    with np.errstate(over="ignore"):
+        return np.exp2(as_f32(x).astype(np.float64)).astype(np.float32)
+
+
 def fp16_round(x: npt.ArrayLike) -> F32:
     """Round float32 values to IEEE binary16, nearest even (overflow gives +-inf), back in float32."""
     with np.errstate(over="ignore"):

@@ -2,8 +2,16 @@
 
 ``sage_attention_reference`` follows the contract step by step in float32 (integer dot products
 exact); ``float_attention`` is exact softmax attention in float64 for fidelity metrics.
-Where the contract leaves a float32 evaluation order open, the reference evaluates the formula as
-written, left to right, and sums in ascending key/token order (see ``numerics.sequential_sum``).
+
+Where the contract leaves float32 details open, this reference reads it literally:
+
+* formulas are evaluated as written, left to right: ``t = log2(e) * (sigma * ((dQ*dK)*dot + dS))``,
+  ``dS = (dqbar*dK)*dot_bar``, epilogue ``((O / l) * dV) / Pr``; no fused multiply-add;
+* every sum (k-bar, q-bar, sum of p, R over a block or over one fp16-accumulator chunk) runs in
+  ascending key/token order (``numerics.sequential_sum``); with ``pv_accum = fp32`` R is one
+  sequential sum over the block's keys;
+* ``exp2`` is correctly rounded to float32 (``numerics.exp2_f32``);
+* ``1/sqrt(D)`` is computed in double and rounded once to float32.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import numpy.typing as npt
 
 from sage_export._ref_layout import LAYOUTS, Geometry, from_bnsh, geometry, to_bnsh
 from sage_export._ref_pv import PV_ACCUMS, PV_DTYPES, PvFormat, block_pv, prepare_v, quantize_p
-from sage_export.numerics import F32, sequential_sum
+from sage_export.numerics import F32, exp2_f32, sequential_sum
 from sage_export.quant import BLOCK_K, BLOCK_Q, GRANULARITIES, QMAX, k_group_index, q_group_index, quantize_symmetric
 
 QK_QUANTS: Final = tuple(QMAX)
@@ -159,8 +167,8 @@ def _online_softmax(pre: _Prepared, geo: Geometry, attrs: SageAttributes) -> F32
             t = np.where(np.arange(k0, k1)[None, :] <= rows, t, np.float32(-np.inf))
         m_new = np.maximum(m, np.max(t, axis=-1))  # a row without unmasked keys keeps m (block skipped)
         with np.errstate(invalid="ignore"):
-            alpha = np.where(np.isneginf(m), np.float32(0.0), np.exp2(m - m_new)).astype(np.float32)
-            p = np.where(np.isneginf(t), np.float32(0.0), np.exp2(t - m_new[..., None])).astype(np.float32)
+            alpha = np.where(np.isneginf(m), np.float32(0.0), exp2_f32(m - m_new)).astype(np.float32)
+            p = np.where(np.isneginf(t), np.float32(0.0), exp2_f32(t - m_new[..., None])).astype(np.float32)
         l = (alpha * l + sequential_sum(p, axis=-1)).astype(np.float32)
         r = block_pv(quantize_p(p, fmt), pre.v[..., k0:k1, :], fmt)
         o = (alpha[..., None] * o + r).astype(np.float32)

@@ -17,6 +17,7 @@ from sage_export.numerics import (
     e4m3_decode,
     e4m3_encode,
     e4m3_round,
+    exp2_f32,
     fp16_round,
     round_half_away_from_zero,
     round_to_dtype,
@@ -86,6 +87,14 @@ def test_bf16_ties_to_even() -> None:
     assert np.array_equal(round_to_dtype(x[:2], "float16"), fp16_round(x[:2]))
     with pytest.raises(ValueError, match="dtype"):
         round_to_dtype(x, "float64")
+
+
+def test_exp2_is_correctly_rounded() -> None:
+    x = np.array([-np.inf, -200.0, -3.0, 0.0, 0.5, -0.7213475, 10.0], F32)
+    got = exp2_f32(x)
+    assert got.dtype == F32
+    assert np.array_equal(got, np.exp2(x.astype(np.float64)).astype(F32))
+    assert got[0] == 0 and got[2] == 0.125 and got[3] == 1 and got[-1] == 1024
 
 
 def test_round_half_away_from_zero() -> None:
@@ -187,8 +196,8 @@ def _literal_head(q, k, v, *, sigma, causal, qmax, gran, smooth_k, smooth_q, pv_
                 t.append(F32(math.log2(math.e)) * (sigma * s))
             tt = np.array(t, F32)
             m_new = max(m, tt.max())
-            alpha = F32(0) if m == -np.inf else np.exp2(np.array([m - m_new], F32))[0]
-            p = np.exp2(tt - m_new)
+            alpha = F32(0) if m == -np.inf else exp2_f32(np.array([m - m_new], F32))[0]
+            p = exp2_f32(tt - m_new)
             psum = F32(0)
             for pj in p:
                 psum = psum + pj
