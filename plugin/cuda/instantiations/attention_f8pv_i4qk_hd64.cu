@@ -1,0 +1,6 @@
+// Attention kernels: head_dim 64, INT4 Q.K^T, FP8 E4M3 (sm_89+) P~.V, both per-block accumulators.
+// One file per (P~.V type, head dim, Q.K^T type) keeps each translation unit to two kernels per target.
+#include "../attention/launch.cuh"
+
+SAGE_INSTANTIATE_ATTENTION(64, true, true, false)
+SAGE_INSTANTIATE_ATTENTION(64, true, true, true)

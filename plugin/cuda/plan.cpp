@@ -1,0 +1,139 @@
+#include "plan.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "preprocess/preprocess.h"
+#include "quant_groups.h"
+
+namespace sage::cuda {
+
+namespace {
+
+constexpr size_t kAlign = 256;
+constexpr int kTokensPerSplit = 256;  // tokens per CTA of the channel-statistics pass
+constexpr int64_t kMaxLen = std::numeric_limits<int32_t>::max() - 256;
+
+size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+// Appends `bytes` to the layout; returns the offset.
+size_t take(size_t* cursor, size_t bytes) {
+  const size_t at = *cursor;
+  *cursor = align_up(at + bytes);
+  return at;
+}
+
+std::string resolve_path(schema::Kernel kernel, int arch, KernelPath* path) {
+  const std::string here = "this device is sm_" + std::to_string(arch);
+  if (arch < 80) return "SageAttention CUDA kernels need compute capability 8.0 or newer; " + here;
+  switch (kernel) {
+    case schema::Kernel::kAuto:
+      // No Hopper (wgmma) kernel yet: sm_89+ (Hopper included) runs the portable FP8 kernel.
+      *path = arch >= 89 ? KernelPath::kSm89 : KernelPath::kSm80;
+      return {};
+    case schema::Kernel::kSm80: *path = KernelPath::kSm80; return {};
+    case schema::Kernel::kSm89:
+      if (arch < 89) {
+        return "attribute 'kernel' is 'sm89', which needs FP8 tensor cores (sm_89 or newer); " + here +
+               "; allowed values here: 'auto', 'sm80'";
+      }
+      *path = KernelPath::kSm89;
+      return {};
+    case schema::Kernel::kSm90:
+      return "attribute 'kernel' is 'sm90': the Hopper kernel is not implemented yet; allowed values: 'auto', "
+             "'sm80', 'sm89'";
+  }
+  return "attribute 'kernel' has an unknown value";
+}
+
+bool divisible(int64_t x, int64_t d) { return x % d == 0; }
+
+}  // namespace
+
+const char* to_string(KernelPath p) { return p == KernelPath::kSm89 ? "sm89" : "sm80"; }
+
+std::string make_plan(const AttentionParams& p, int arch, Plan* plan) {
+  const AttentionShape& s = p.shape;
+  const schema::Attributes& at = p.attrs;
+  if (p.dtype != DType::kFloat32 && p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16) {
+    return "unsupported element type";
+  }
+  if (s.batch < 1 || s.q_heads < 1 || s.kv_heads < 1 || s.q_len < 0 || s.kv_len < 1 || s.head_dim < 1) {
+    return "shape must have batch, heads, kv_len and head_dim >= 1 and q_len >= 0";
+  }
+  if (s.head_dim > 128) {
+    return "head_dim is " + std::to_string(s.head_dim) + "; the CUDA kernels support head_dim <= 128";
+  }
+  if (s.q_heads % s.kv_heads != 0) {
+    return "q_heads (" + std::to_string(s.q_heads) + ") must be a multiple of kv_heads (" +
+           std::to_string(s.kv_heads) + ")";
+  }
+  if (at.is_causal && s.q_len != s.kv_len) return "is_causal = 1 needs q_len == kv_len";
+  if (s.batch > 65535 || s.q_heads > 65535) return "batch and q_heads must be <= 65535 on the GPU";
+  if (s.q_len > kMaxLen || s.kv_len > kMaxLen) return "sequence lengths must be below 2^31 - 256 on the GPU";
+
+  Plan& pl = *plan;
+  pl = Plan{};
+  if (std::string err = resolve_path(at.kernel, arch, &pl.path); !err.empty()) return err;
+  const bool want_fp8 = at.pv_dtype == schema::PvDtype::kFp8E4m3;
+  pl.fp8_pv = want_fp8 && pl.path == KernelPath::kSm89;
+  pl.fp8_fallback = want_fp8 && pl.path == KernelPath::kSm80;
+  pl.int4 = at.qk_quant == schema::QkQuant::kInt4;
+  pl.accum_f16 = at.pv_accum == schema::PvAccum::kFp16;
+  pl.head_dim_pad = s.head_dim <= 64 ? 64 : 128;
+  pl.qk_row_bytes = pl.int4 ? pl.head_dim_pad / 2 : pl.head_dim_pad;
+  pl.q_tiles = static_cast<int>(ceil_div(s.q_len, kBlockQ));
+  pl.q_len_pad = pl.q_tiles * kBlockQ;
+  pl.kv_tiles = static_cast<int>(ceil_div(s.kv_len, kBlockK));
+  pl.kv_len_pad = pl.kv_tiles * kBlockK;
+  pl.q_slots = pl.q_tiles * q_groups_per_tile(at.qk_granularity);
+  pl.k_slots = pl.kv_tiles * k_groups_per_tile(at.qk_granularity);
+  pl.tokens_per_split = kTokensPerSplit;
+  pl.splits = static_cast<int>(ceil_div(s.kv_len, kTokensPerSplit));
+  pl.v_range = pl.fp8_pv ? v_range_of(at.pv_accum) : 1.f;
+  pl.softmax_scale = p.softmax_scale > 0.f ? p.softmax_scale
+                     : at.scale > 0.f     ? at.scale
+                                          : 1.f / std::sqrt(static_cast<float>(s.head_dim));
+  // FP16 P~.V can read an fp16 V in place when its rows are 16-byte chunks and the kernel's 32-bit token
+  // offsets cannot overflow; the pointer's own alignment is checked when running.
+  pl.v_direct = !pl.fp8_pv && p.dtype == DType::kFloat16 && divisible(s.head_dim, 8) &&
+                divisible(p.v_strides.batch, 8) && divisible(p.v_strides.head, 8) &&
+                divisible(p.v_strides.token, 8) && p.v_strides.token > 0 &&
+                static_cast<int64_t>(pl.kv_len_pad) * p.v_strides.token <= std::numeric_limits<int32_t>::max();
+
+  const size_t bq = static_cast<size_t>(s.batch * s.q_heads), bkv = static_cast<size_t>(s.batch * s.kv_heads);
+  const size_t dp = static_cast<size_t>(pl.head_dim_pad);
+  WorkspaceLayout& w = pl.ws;
+  size_t cursor = 0;
+  w.q_codes = take(&cursor, bq * pl.q_len_pad * pl.qk_row_bytes);
+  w.q_scales = take(&cursor, bq * pl.q_slots * sizeof(float));
+  w.k_codes = take(&cursor, bkv * pl.kv_len_pad * pl.qk_row_bytes);
+  w.k_scales = take(&cursor, bkv * pl.k_slots * sizeof(float));
+  if (at.smooth_k) w.k_mean = take(&cursor, bkv * dp * sizeof(float));
+  if (at.smooth_k || pl.fp8_pv) w.partials = take(&cursor, bkv * pl.splits * dp * sizeof(float));
+  if (at.smooth_q) {
+    w.qbar_codes = take(&cursor, bq * pl.q_tiles * dp);
+    w.qbar_scales = take(&cursor, bq * pl.q_tiles * sizeof(float));
+  }
+  if (pl.fp8_pv) {
+    w.v = take(&cursor, bkv * dp * pl.kv_len_pad);
+    w.v_scale = take(&cursor, bkv * dp * sizeof(float));
+    w.v_inv = take(&cursor, bkv * dp * sizeof(float));
+  } else if (!pl.v_direct) {
+    w.v = take(&cursor, bkv * pl.kv_len_pad * dp * 2);
+  }
+  w.total = cursor;
+  return {};
+}
+
+std::string describe(const Plan& pl) {
+  std::string d = std::string(to_string(pl.path)) + " kernel, " + (pl.int4 ? "int4" : "int8") + " Q.K^T, " +
+                  (pl.fp8_pv ? "fp8_e4m3" : "fp16") + " P~.V with " + (pl.accum_f16 ? "fp16" : "fp32") +
+                  " block accumulator, head_dim " + std::to_string(pl.head_dim_pad);
+  if (pl.fp8_fallback) d += " (fp8_e4m3 requested: the sm80 path runs fp16 P~.V)";
+  if (!pl.fp8_pv) d += pl.v_direct ? ", V read in place" : ", V converted to fp16";
+  return d;
+}
+
+}  // namespace sage::cuda
