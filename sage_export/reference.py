@@ -115,8 +115,9 @@ def _prepare(q: F32, k: F32, v: F32, geo: Geometry, attrs: SageAttributes) -> _P
     qbar_codes = qbar_delta = None
     if attrs.smooth_q:
         qbar, row_block = _block_means(q)
-        q = (q - qbar[..., row_block, :]).astype(np.float32)
         codes, delta = quantize_symmetric(qbar, np.arange(qbar.shape[-2]), Q_BAR_QMAX)
+        qbar_dequant = (delta[..., None] * codes.astype(np.float32)).astype(np.float32)
+        q = (q - qbar_dequant[..., row_block, :]).astype(np.float32)
         qbar_codes, qbar_delta = codes.astype(np.float64), delta[..., row_block]
     q_codes, q_delta = quantize_symmetric(q, q_group_index(np.arange(geo.q_len), attrs.qk_granularity), qmax)
     k_codes, k_delta = quantize_symmetric(k, k_group_index(np.arange(geo.kv_len), attrs.qk_granularity), qmax)

@@ -168,9 +168,9 @@ def _literal_head(q, k, v, *, sigma, causal, qmax, gran, smooth_k, smooth_q, pv_
         q = q.copy()
         for n in range(0, sq, 128):
             qbar = _mean_rows(q[n : n + 128])
-            q[n : n + 128] = q[n : n + 128] - qbar
             (c,), qbar_d[n // 128] = _quant_rows([qbar], 127)
             qbar_c[n // 128] = c.astype(np.int64)
+            q[n : n + 128] = q[n : n + 128] - F32(qbar_d[n // 128]) * c.astype(F32)
     qc, dq = _quant_by_group(q, q_group_index(np.arange(sq), gran), qmax)
     kc, dk = _quant_by_group(k, k_group_index(np.arange(skv), gran), qmax)
     qc, kc = qc.astype(np.int64), kc.astype(np.int64)

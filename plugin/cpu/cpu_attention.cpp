@@ -93,17 +93,18 @@ void attend_query_tile(const AttentionParams& p, const PreparedKV& kv, int64_t b
   for (int64_t r = 0; r < rows; ++r)
     cpu::load_row(p.q, p.dtype, cpu::row_offset(p.q_strides, b, h, first + r), dim, &q[r * dim]);
 
-  // Smooth Q: subtract the tile mean; the mean's own int8 codes give the dS correction per key.
+  // Smooth Q: the tile mean, quantized to int8, is subtracted; its codes give the dS correction per key.
   std::vector<float> delta_s;
   if (a.smooth_q) {
     std::vector<float> mean(static_cast<size_t>(dim), 0.f);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t d = 0; d < dim; ++d) mean[d] += q[r * dim + d];
     for (int64_t d = 0; d < dim; ++d) mean[d] /= static_cast<float>(rows);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t d = 0; d < dim; ++d) q[r * dim + d] -= mean[d];
     cpu::IntRows qbar;
     cpu::quantize_int_groups(mean.data(), 1, dim, {0}, 1, 127, qbar);
+    // Subtract the dequantized mean, so that dS (built from the same codes) compensates it exactly.
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t d = 0; d < dim; ++d) q[r * dim + d] -= qbar.row_scale[0] * static_cast<float>(qbar.codes[d]);
     delta_s.resize(static_cast<size_t>(nk));
     for (int64_t j = 0; j < nk; ++j) {
       const int32_t dot = dot_i8(qbar.codes.data(), &kv.k.codes[j * dim], dim);
