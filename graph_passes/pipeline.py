@@ -1,0 +1,157 @@
+"""The pass pipeline: infer shapes → find attention sites → resolve config → rewrite → validate."""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from sage_export.schema import SCHEMA
+
+from .config import SageConfig
+from .decomposed import MatchOptions, find_decomposed
+from .fused import FusedOptions, find_fused
+from .graph_index import GraphIndex
+from .report import ModelReport, SiteReport
+from .rewrite import PlannedRewrite, _Names, apply_rewrites, sage_node_name
+from .sites import AttentionSite, Site
+
+log = logging.getLogger(__name__)
+
+_PROTOBUF_LIMIT = 2**31 - 2**24  # leave headroom under protobuf's 2 GiB serialization limit
+
+
+@dataclass(frozen=True)
+class RewriteOptions:
+    """Pass options (not op attributes).
+
+    prefer_bsnh: feed BSNH tensors (skipping the exporter's transposes) when Q, K and V all have them.
+    assume_unpadded_gqa: rewrite GroupQueryAttention even when seqlens_k is a runtime input.
+    infer_shapes: run ONNX shape inference (with data propagation) before matching.
+    validate: run strict ONNX shape inference on the result and record the outcome in the report.
+    """
+
+    prefer_bsnh: bool = True
+    assume_unpadded_gqa: bool = False
+    infer_shapes: bool = True
+    validate: bool = True
+
+
+def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """Shape-inferred copy of ``model`` (data propagation on), or None when inference fails."""
+    if model.ByteSize() > _PROTOBUF_LIMIT:
+        log.warning("model is larger than 2 GiB; matching without ONNX shape inference")
+        return None
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as exc:  # noqa: BLE001 - inference is an aid; matching still works on declared shapes
+        log.warning("ONNX shape inference failed (%s); matching on declared shapes only", exc)
+        return None
+
+
+def find_attention(model: onnx.ModelProto, options: RewriteOptions = RewriteOptions()) -> tuple[GraphIndex, list[Site]]:
+    """Every attention site of ``model`` in graph order, proven or rejected; the model is not changed."""
+    inferred = infer_shapes(model) if options.infer_shapes else None
+    index = GraphIndex(model, inferred)
+    sites = find_fused(index, FusedOptions(options.assume_unpadded_gqa))
+    sites += find_decomposed(index, MatchOptions(options.prefer_bsnh))
+    sites.sort(key=lambda s: s.anchor.index)
+    log.info("found %d attention site(s)", len(sites))
+    return index, sites
+
+
+def existing_sage_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if n.op_type == SCHEMA.name and n.domain == SCHEMA.domain]
+
+
+def rewrite_model(
+    model: onnx.ModelProto,
+    config: SageConfig | None = None,
+    options: RewriteOptions = RewriteOptions(),
+    name: str = "model",
+    inplace: bool = False,
+) -> tuple[onnx.ModelProto, ModelReport]:
+    """Replace every provable attention site of ``model`` by a SageAttention node.
+
+    Returns the rewritten model (a copy unless ``inplace``) and the report. Sites that cannot be
+    proven equivalent, or that the config disables, are left untouched and reported with the reason.
+    """
+    config = config or SageConfig()
+    if not inplace:
+        model = copy.deepcopy(model)
+    index, sites = find_attention(model, options)
+    report = ModelReport(name, index.opset, SCHEMA.domain, SCHEMA.version,
+                         existing_sage_nodes=[n.name or n.op_type for n in existing_sage_nodes(model)])
+    names = _Names(model)
+    plans: list[PlannedRewrite] = []
+    for i, site in enumerate(sites):
+        plan, entry = _plan(site, i, config, names)
+        report.sites.append(entry)
+        if plan is not None:
+            plans.append(plan)
+    apply_rewrites(model, index, plans)
+    if options.validate:
+        report.shape_inference = validate(model)
+    log.info(report.summary())
+    return model, report
+
+
+def _plan(site: Site, i: int, config: SageConfig, names: _Names) -> tuple[PlannedRewrite | None, SiteReport]:
+    entry = SiteReport(index=i, form=site.form, anchor=site.anchor.label, nodes=site.names,
+                       rewritten=False, notes=list(site.notes))
+    if not isinstance(site, AttentionSite):
+        entry.reason = site.reason
+        log.info("site %d (%s at %s) untouched: %s", i, site.form, site.anchor.label, site.reason)
+        return None, entry
+    node_name = sage_node_name(site, i, names)
+    resolved = config.resolve([*site.names, node_name], i)
+    if not resolved.enabled:
+        entry.reason = "disabled by the config"
+        return None, entry
+    attrs = dict(resolved.attributes)
+    attrs.update(site.structural)
+    entry.rewritten = True
+    entry.sage_node = node_name
+    entry.attributes = attrs
+    entry.inputs = {role: op.tensor + ("" if op.perm is None else f" (Transpose {list(op.perm)})")
+                    for role, op in (("query", site.q), ("key", site.k), ("value", site.v))}
+    entry.output = site.output
+    return PlannedRewrite(site, node_name, dict(resolved.attributes)), entry
+
+
+def validate(model: onnx.ModelProto) -> str:
+    """Run strict ONNX shape inference; 'ok' or the error."""
+    if model.ByteSize() > _PROTOBUF_LIMIT:
+        return "skipped (model larger than 2 GiB)"
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        log.warning("shape inference on the rewritten model failed: %s", exc)
+        return f"failed: {exc}"
+    return "ok"
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    return onnx.load(str(path))
+
+
+def save_model(model: onnx.ModelProto, path: str | Path) -> None:
+    """Save; weights go to an external-data file next to ``path`` when the model exceeds 2 GiB."""
+    path = Path(path)
+    if model.ByteSize() > _PROTOBUF_LIMIT:
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=path.name + ".data")
+    else:
+        onnx.save_model(model, str(path))
+
+
+def rewrite_file(src: str | Path, dst: str | Path, config: SageConfig | None = None,
+                 options: RewriteOptions = RewriteOptions(), report_path: str | Path | None = None) -> ModelReport:
+    model = load_model(src)
+    rewritten, report = rewrite_model(model, config, options, name=Path(src).name, inplace=True)
+    save_model(rewritten, dst)
+    if report_path is not None:
+        report.save(report_path)
+    return report
