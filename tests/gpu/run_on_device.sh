@@ -16,11 +16,11 @@ if [ -z "${SAGE_CUDA_LIBRARY:-}" ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/device.txt"
 timeout 120 python3 tests/gpu/smoke.py 2>&1 | tee "$OUT/smoke.log"
-timeout 420 python3 -m pytest tests/gpu -q -rA --tb=short -p no:cacheprovider --durations=8 > "$OUT/pytest.log" 2>&1
+timeout ${PYTEST_TIMEOUT:-300} python3 -m pytest tests/gpu -q -rA --tb=short -p no:cacheprovider --durations=8 > "$OUT/pytest.log" 2>&1
 echo "pytest exit $?"
 grep -E "passed|failed|error" "$OUT/pytest.log" | tail -3
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -30
 case "$BENCH" in
-  quick) timeout 300 python3 bench/bench_attention.py --out "$OUT/bench" --quick 2>&1 | tail -25 ;;
+  quick) timeout 200 python3 bench/bench_attention.py --out "$OUT/bench" --quick 2>&1 | tail -25 ;;
   full) timeout 540 python3 bench/bench_attention.py --out "$OUT/bench" 2>&1 | tail -60 ;;
 esac
