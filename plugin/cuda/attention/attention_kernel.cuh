@@ -1,7 +1,8 @@
 // The mma.sync SageAttention kernel shared by the "sm80" (FP16 P~.V) and "sm89" (FP8 P~.V) paths.
 //
-// One CTA computes 128 query rows of one (batch, head); warp w owns rows 16w..16w+15. Per 64-key block:
-//   S = Qc.Kc^T on integer tensor cores (Q fragments stay in registers for the whole loop),
+// One CTA computes 128 query rows of one (batch, head); each warp owns kWarpRows of them (traits.h). Per
+// 64-key block:
+//   S = Qc.Kc^T on integer tensor cores,
 //   t = S * dQ*dK*scale*log2(e) (+ the smooth-Q term), masked, online softmax in base 2,
 //   P~ repacked from the S accumulator registers straight into the P~.V A operand, O += P~.V.
 // K/V blocks are double-buffered in swizzled shared memory with cp.async: block j+1 is in flight while
@@ -91,46 +92,52 @@ __device__ __forceinline__ void store_pair(T* p, float x0, float x1, bool two, b
   if (two) p[1] = float_to<T>(x1);
 }
 
-// Writes this lane's normalized O: rows row0 and row0+8, channels 8n+2t and 8n+2t+1 of every n8 tile.
+// Writes this lane's normalized O: rows row0 + 16m and row0 + 16m + 8 of every m16 tile, channels 8n+2t and
+// 8n+2t+1 of every n8 tile.
 template <class Tr, typename T>
-__device__ __forceinline__ void store_output(const AttentionArgs& a, const float (&o)[Tr::kOTiles][4], int batch,
-                                             int head, int row0, int t, float inv0, float inv1,
-                                             const float* v_scale) {
+__device__ __forceinline__ void store_output(const AttentionArgs& a, const float (&o)[Tr::kMTiles][Tr::kOTiles][4],
+                                             int batch, int head, int row0, int t,
+                                             const float (&inv)[Tr::kMTiles][2], const float* v_scale) {
   T* base = static_cast<T*>(a.out) + batch * a.out_batch_stride + head * a.out_head_stride;
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = row0 + 8 * half;
-    if (row >= a.q_len) continue;
-    T* out_row = base + row * a.out_token_stride;
-    const float inv = half ? inv1 : inv0;
+  for (int m = 0; m < Tr::kMTiles; ++m) {
 #pragma unroll
-    for (int n = 0; n < Tr::kOTiles; ++n) {
-      const int ch = n * 8 + 2 * t;
-      if (ch >= a.head_dim) continue;
-      float s0 = inv, s1 = inv;
-      if constexpr (Tr::kFp8Pv) {
-        s0 *= v_scale[ch];
-        s1 *= v_scale[ch + 1];
+    for (int half = 0; half < 2; ++half) {
+      const int row = row0 + 16 * m + 8 * half;
+      if (row >= a.q_len) continue;
+      T* out_row = base + row * a.out_token_stride;
+#pragma unroll
+      for (int n = 0; n < Tr::kOTiles; ++n) {
+        const int ch = n * 8 + 2 * t;
+        if (ch >= a.head_dim) continue;
+        float s0 = inv[m][half], s1 = inv[m][half];
+        if constexpr (Tr::kFp8Pv) {
+          s0 *= v_scale[ch];
+          s1 *= v_scale[ch + 1];
+        }
+        store_pair<T>(out_row + ch, o[m][n][2 * half] * s0, o[m][n][2 * half + 1] * s1, ch + 1 < a.head_dim,
+                      a.out_vec2);
       }
-      store_pair<T>(out_row + ch, o[n][2 * half] * s0, o[n][2 * half + 1] * s1, ch + 1 < a.head_dim, a.out_vec2);
     }
   }
 }
 
-// Smooth-Q: delta_s[j] = sum_d qbar_codes[d] * Kc[j, d] for the 64 keys of the block in shared memory. Four
-// threads per key, each a quarter of the channels, with dp4a; INT4 keys are widened to int8 first. The qbar
-// codes are re-read from L1 each block rather than held in registers the main path needs.
+// Smooth-Q: delta_s[j] = sum_d qbar_codes[d] * Kc[j, d] for the 64 keys of the block in shared memory, with
+// kThreads / 64 threads per key (each a slice of the channels) and dp4a; INT4 keys are widened to int8 first.
+// The qbar codes are re-read from L1 each block rather than held in registers the main path needs.
 template <class Tr>
 __device__ __forceinline__ void compute_delta_s(const uint8_t* k_tile, const int8_t* qbar_codes, int* delta_s,
                                                 int tid) {
-  constexpr int kPartBytes = Tr::kQkRowBytes / 4;
-  const int key = tid >> 2, part = tid & 3;
-  const uint32_t* qbar = reinterpret_cast<const uint32_t*>(qbar_codes + part * (Tr::kHeadDim / 4));
+  constexpr int kParts = Tr::kThreads / Tr::kBlockK;  // 2 or 4 threads per key
+  constexpr int kPartBytes = Tr::kQkRowBytes / kParts;
+  const int key = tid / kParts, part = tid % kParts;
+  const uint32_t* qbar = reinterpret_cast<const uint32_t*>(qbar_codes + part * (Tr::kHeadDim / kParts));
   int acc = 0;
 #pragma unroll
   for (int w = 0; w < kPartBytes / 4; ++w) {
     const int byte = part * kPartBytes + 4 * w;
-    const uint32_t kw = *reinterpret_cast<const uint32_t*>(k_tile + swizzle<Tr::kQkRowBytes>(key, byte / 16) + byte % 16);
+    const uint32_t kw =
+        *reinterpret_cast<const uint32_t*>(k_tile + swizzle<Tr::kQkRowBytes>(key, byte / 16) + byte % 16);
     if constexpr (Tr::kInt4) {
       // byte m holds channel 2m in its low nibble and 2m+1 in its high nibble; (x ^ 8) - 8 sign-extends.
       const uint32_t even = __vsub4((kw & 0x0F0F0F0Fu) ^ 0x08080808u, 0x08080808u);
@@ -142,15 +149,17 @@ __device__ __forceinline__ void compute_delta_s(const uint8_t* k_tile, const int
       acc = __dp4a(static_cast<int>(kw), static_cast<int>(__ldg(qbar + w)), acc);
     }
   }
-  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+#pragma unroll
+  for (int x = 1; x < kParts; x <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, x);
   if (part == 0) delta_s[key] = acc;
 }
 
 template <class Tr>
 __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
   constexpr int kRB = Tr::kQkRowBytes;
+  constexpr int kM = Tr::kMTiles;
   extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* stages = smem + Tr::kQRegionBytes;
   int* delta_s = reinterpret_cast<int*>(smem + Tr::kSmemBytes);  // smooth_q: 64 ints after the stages
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -162,7 +171,7 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
   const int64_t bh = static_cast<int64_t>(batch) * a.q_heads + head;
   const int64_t bkv = static_cast<int64_t>(batch) * a.kv_heads + kv_head;
   const int q0 = q_tile * Tr::kBlockQ;
-  const int row0 = q0 + warp * Tr::kWarpRows + g;  // this lane's rows: row0 and row0 + 8
+  const int row0 = q0 + warp * Tr::kWarpRows + g;  // this lane's rows: row0 + 16m + 8h
 
   const int kv_end = a.causal ? min(a.kv_len, q0 + Tr::kBlockQ) : a.kv_len;
   const int n_blocks = (kv_end + Tr::kBlockK - 1) / Tr::kBlockK;
@@ -176,7 +185,7 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     v_head_f16 = static_cast<const __half*>(a.v) + batch * a.v_batch_stride + kv_head * a.v_head_stride;
   }
   auto load_block = [&](int blk) {
-    uint8_t* k_tile = smem + (blk & 1) * Tr::kStageBytes;
+    uint8_t* k_tile = stages + (blk & 1) * Tr::kStageBytes;
     uint8_t* v_tile = k_tile + Tr::kKTileBytes;
     const int kv_base = blk * Tr::kBlockK;
     load_code_tile<Tr, Tr::kBlockK>(k_tile, k_head + kv_base * kRB, tid);
@@ -189,20 +198,34 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     }
   };
 
-  // Prologue: Q tile (staged in stage 1) and KV block 0, then Q fragments into registers.
-  uint8_t* q_stage = smem + Tr::kStageBytes;
-  load_code_tile<Tr, Tr::kBlockQ>(q_stage, a.q_codes + (bh * a.q_len_pad + q0) * kRB, tid);
+  // ldmatrix row addresses. Within one operand the swizzle XOR depends only on the lane (rows advance in steps
+  // of 16), and chunk 2k+b equals chunk b XOR 2k, so every address is a per-lane offset XOR a constant: no
+  // per-(k, n) address registers.
+  const int q_lane_off = swizzle<kRB>(warp * Tr::kWarpRows + (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4);
+  const int k_lane_off = swizzle<kRB>((lane >> 4) * 8 + (lane & 7), (lane >> 3) & 1);
+  const int v_lane_off = Tr::kFp8Pv ? swizzle<Tr::kVRowBytes>((lane >> 4) * 8 + (lane & 7), (lane >> 3) & 1)
+                                    : swizzle<Tr::kVRowBytes>(((lane >> 3) & 1) * 8 + (lane & 7), lane >> 4);
+
+  // Prologue: the Q tile and KV block 0.
+  uint8_t* q_smem = smem + Tr::kQStageOffset;
+  load_code_tile<Tr, Tr::kBlockQ>(q_smem, a.q_codes + (bh * a.q_len_pad + q0) * kRB, tid);
   load_block(0);
   cp_async_commit();
-  cp_async_wait<0>();
-  __syncthreads();
-  uint32_t q_frag[Tr::kQkSteps][4];
+  uint32_t q_frag[Tr::kQInRegisters ? kM : 1][Tr::kQInRegisters ? Tr::kQkSteps : 1][4];
+  if constexpr (Tr::kQInRegisters) {
+    cp_async_wait<0>();
+    __syncthreads();
 #pragma unroll
-  for (int kk = 0; kk < Tr::kQkSteps; ++kk) {
-    ldmatrix_x4(q_frag[kk], q_stage + (swizzle<kRB>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4) ^ (kk << 5)));
+    for (int m = 0; m < kM; ++m) {
+#pragma unroll
+      for (int kk = 0; kk < Tr::kQkSteps; ++kk) {
+        ldmatrix_x4(q_frag[m][kk], q_smem + ((q_lane_off + m * 16 * kRB) ^ (kk << 5)));
+      }
+    }
   }
 
   const auto gran = static_cast<schema::QkGranularity>(a.granularity);
+  // All rows of a lane (row0 + 16m + 8h within one 32-row slice) share one Q group under every granularity.
   const float q_scale = a.q_scales[bh * a.q_slots + q_group_of(row0, gran)] * a.sm_scale_log2;
   const float* k_scales = a.k_scales + bkv * a.k_slots;
 
@@ -214,21 +237,22 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     qbar_codes = a.qbar_codes + tile_index * Tr::kHeadDim;
   }
 
-  // ldmatrix row addresses. Within one operand the swizzle XOR depends only on the lane (rows advance in steps
-  // of 16), and chunk 2k+b equals chunk b XOR 2k, so every address is a per-lane offset XOR a constant: no
-  // per-(k, n) address registers.
-  const int k_lane_off = swizzle<kRB>((lane >> 4) * 8 + (lane & 7), (lane >> 3) & 1);
-  const int v_lane_off = Tr::kFp8Pv ? swizzle<Tr::kVRowBytes>((lane >> 4) * 8 + (lane & 7), (lane >> 3) & 1)
-                                    : swizzle<Tr::kVRowBytes>(((lane >> 3) & 1) * 8 + (lane & 7), lane >> 4);
-
-  float o[Tr::kOTiles][4];
+  float o[kM][Tr::kOTiles][4];
 #pragma unroll
-  for (int n = 0; n < Tr::kOTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  for (int m = 0; m < kM; ++m) {
+#pragma unroll
+    for (int n = 0; n < Tr::kOTiles; ++n) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.f;
+  }
+  float row_max[kM][2], row_sum[kM][2];
+#pragma unroll
+  for (int m = 0; m < kM; ++m) {
+    row_max[m][0] = row_max[m][1] = -INFINITY;
+    row_sum[m][0] = row_sum[m][1] = 0.f;
+  }
 
   for (int blk = 0; blk < n_blocks; ++blk) {
     const int kv_base = blk * Tr::kBlockK;
-    const uint8_t* k_tile = smem + (blk & 1) * Tr::kStageBytes;
+    const uint8_t* k_tile = stages + (blk & 1) * Tr::kStageBytes;
     const uint8_t* v_tile = k_tile + Tr::kKTileBytes;
     // Block blk has landed, and every warp is done with block blk-1, whose stage the next load reuses.
     cp_async_wait<0>();
@@ -238,22 +262,39 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
 
     if (a.smooth_q) compute_delta_s<Tr>(k_tile, qbar_codes, delta_s, tid);
 
-    // S = Qc . Kc^T. ldmatrix.x4 on K gives b0/b1 of two n8 tiles (keys 16np.., 16np+8..).
-    int acc[Tr::kSTiles][4];
+    // S = Qc . Kc^T. One ldmatrix.x4 on K gives b0/b1 of two n8 tiles (keys 16np.., 16np+8..), shared by the
+    // warp's m16 tiles.
+    int acc[kM][Tr::kSTiles][4];
 #pragma unroll
-    for (int n = 0; n < Tr::kSTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0;
+    for (int m = 0; m < kM; ++m) {
+#pragma unroll
+      for (int n = 0; n < Tr::kSTiles; ++n) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0;
+    }
 #pragma unroll
     for (int kk = 0; kk < Tr::kQkSteps; ++kk) {
+      uint32_t qf[kM][4];
+#pragma unroll
+      for (int m = 0; m < kM; ++m) {
+        if constexpr (Tr::kQInRegisters) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) qf[m][i] = q_frag[m][kk][i];
+        } else {
+          ldmatrix_x4(qf[m], q_smem + ((q_lane_off + m * 16 * kRB) ^ (kk << 5)));
+        }
+      }
 #pragma unroll
       for (int np = 0; np < Tr::kSTiles / 2; ++np) {
         uint32_t b[4];
         ldmatrix_x4(b, k_tile + np * 16 * kRB + (k_lane_off ^ (kk << 5)));
-        if constexpr (Tr::kInt4) {
-          mma_s4_m16n8k64(acc[2 * np], q_frag[kk], b[0], b[1]);
-          mma_s4_m16n8k64(acc[2 * np + 1], q_frag[kk], b[2], b[3]);
-        } else {
-          mma_s8_m16n8k32(acc[2 * np], q_frag[kk], b[0], b[1]);
-          mma_s8_m16n8k32(acc[2 * np + 1], q_frag[kk], b[2], b[3]);
+#pragma unroll
+        for (int m = 0; m < kM; ++m) {
+          if constexpr (Tr::kInt4) {
+            mma_s4_m16n8k64(acc[m][2 * np], qf[m], b[0], b[1]);
+            mma_s4_m16n8k64(acc[m][2 * np + 1], qf[m], b[2], b[3]);
+          } else {
+            mma_s8_m16n8k32(acc[m][2 * np], qf[m], b[0], b[1]);
+            mma_s8_m16n8k32(acc[m][2 * np + 1], qf[m], b[2], b[3]);
+          }
         }
       }
     }
@@ -261,11 +302,14 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     // Dequantize into base-2 logits. This lane's keys 8n+2t, 8n+2t+1 share one K group, its rows one Q group.
     const float k_scale = k_scales[k_group_of(kv_base + 2 * t, gran)];
     const float c = q_scale * k_scale;
-    float s[Tr::kSTiles][4];
+    float s[kM][Tr::kSTiles][4];
 #pragma unroll
-    for (int n = 0; n < Tr::kSTiles; ++n) {
+    for (int m = 0; m < kM; ++m) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = small_int_to_float(acc[n][e]) * c;
+      for (int n = 0; n < Tr::kSTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[m][n][e] = small_int_to_float(acc[m][n][e]) * c;
+      }
     }
     if (a.smooth_q) {
       __syncthreads();  // delta_s of all 64 keys is written
@@ -273,93 +317,119 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
 #pragma unroll
       for (int n = 0; n < Tr::kSTiles; ++n) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[n][e] += static_cast<float>(delta_s[n * 8 + 2 * t + (e & 1)]) * cb;
+        for (int e = 0; e < 2; ++e) {
+          const float ds = static_cast<float>(delta_s[n * 8 + 2 * t + e]) * cb;
+#pragma unroll
+          for (int m = 0; m < kM; ++m) {
+            s[m][n][e] += ds;
+            s[m][n][e + 2] += ds;
+          }
+        }
       }
     }
     // Only the ragged last block and (causal) the blocks crossing the diagonal need a mask. Masked logits are
     // -inf: they never raise the max and exp2 gives exactly 0.
     if (kv_base + Tr::kBlockK > a.kv_len || (a.causal && kv_base + Tr::kBlockK - 1 > q0)) {
 #pragma unroll
-      for (int n = 0; n < Tr::kSTiles; ++n) {
+      for (int m = 0; m < kM; ++m) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = kv_base + n * 8 + 2 * t + (e & 1);
-          const int row = row0 + (e >> 1) * 8;
-          if (key >= a.kv_len || (a.causal && key > row)) s[n][e] = -INFINITY;
+        for (int n = 0; n < Tr::kSTiles; ++n) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int key = kv_base + n * 8 + 2 * t + (e & 1);
+            const int row = row0 + 16 * m + (e >> 1) * 8;
+            if (key >= a.kv_len || (a.causal && key > row)) s[m][n][e] = -INFINITY;
+          }
         }
       }
     }
 
-    // Online softmax. Block 0 always holds key 0, which no row masks, so m is finite from then on and a
+    // Online softmax. Block 0 always holds key 0, which no row masks, so the max is finite from then on and a
     // fully masked later block gives alpha = 1, p = 0: the same as skipping it.
-    float mx0 = m0, mx1 = m1;
+    float alpha[kM][2];
+    bool rescale = false;
 #pragma unroll
-    for (int n = 0; n < Tr::kSTiles; ++n) {
-      mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-      mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+    for (int m = 0; m < kM; ++m) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float mx = row_max[m][h];
+#pragma unroll
+        for (int n = 0; n < Tr::kSTiles; ++n) mx = fmaxf(mx, fmaxf(s[m][n][2 * h], s[m][n][2 * h + 1]));
+        mx = quad_max(mx);
+        alpha[m][h] = fast_exp2(row_max[m][h] - mx);
+        rescale |= alpha[m][h] != 1.f;
+        row_max[m][h] = mx;
+        // FP8: exp2(t - m + log2(448)) = 448 p lands in the E4M3 range; l then sums 448 p and the 448 cancels.
+        const float off = Tr::kFp8Pv ? mx - kLog2PRange : mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int n = 0; n < Tr::kSTiles; ++n) {
+          s[m][n][2 * h] = fast_exp2(s[m][n][2 * h] - off);
+          s[m][n][2 * h + 1] = fast_exp2(s[m][n][2 * h + 1] - off);
+          sum += s[m][n][2 * h] + s[m][n][2 * h + 1];
+        }
+        row_sum[m][h] = row_sum[m][h] * alpha[m][h] + sum;  // per-lane partial sums; quad-reduced at the end
+      }
     }
-    mx0 = quad_max(mx0);
-    mx1 = quad_max(mx1);
-    const float alpha0 = fast_exp2(m0 - mx0), alpha1 = fast_exp2(m1 - mx1);
-    m0 = mx0;
-    m1 = mx1;
-    // FP8: exp2(t - m + log2(448)) = 448 p lands in the E4M3 range; l then sums 448 p and the 448 cancels.
-    const float off0 = Tr::kFp8Pv ? mx0 - kLog2PRange : mx0;
-    const float off1 = Tr::kFp8Pv ? mx1 - kLog2PRange : mx1;
-    float sum0 = 0.f, sum1 = 0.f;
+    // Once the row maxima settle, alpha is exactly 1 for the whole warp: skip the O rescale.
+    if (__any_sync(0xffffffffu, rescale)) {
 #pragma unroll
-    for (int n = 0; n < Tr::kSTiles; ++n) {
-      s[n][0] = fast_exp2(s[n][0] - off0);
-      s[n][1] = fast_exp2(s[n][1] - off0);
-      s[n][2] = fast_exp2(s[n][2] - off1);
-      s[n][3] = fast_exp2(s[n][3] - off1);
-      sum0 += s[n][0] + s[n][1];
-      sum1 += s[n][2] + s[n][3];
-    }
-    l0 = l0 * alpha0 + sum0;  // per-lane partial row sums; the quad reduction waits for the epilogue
-    l1 = l1 * alpha1 + sum1;
+      for (int m = 0; m < kM; ++m) {
 #pragma unroll
-    for (int n = 0; n < Tr::kOTiles; ++n) {
-      o[n][0] *= alpha0;
-      o[n][1] *= alpha0;
-      o[n][2] *= alpha1;
-      o[n][3] *= alpha1;
+        for (int n = 0; n < Tr::kOTiles; ++n) {
+          o[m][n][0] *= alpha[m][0];
+          o[m][n][1] *= alpha[m][0];
+          o[m][n][2] *= alpha[m][1];
+          o[m][n][3] *= alpha[m][1];
+        }
+      }
     }
 
     if constexpr (!Tr::kFp8Pv) {
       // FP16 P~: the S accumulator of n8 tiles 2kc, 2kc+1 (keys 2t,2t+1 and 8+2t,9+2t) is exactly the
       // m16n8k16 A fragment of the 16-key chunk kc.
-      uint32_t pa[Tr::kSTiles / 2][4];
+      uint32_t pa[kM][Tr::kSTiles / 2][4];
 #pragma unroll
-      for (int kc = 0; kc < Tr::kSTiles / 2; ++kc) {
-        pa[kc][0] = pack_half2(s[2 * kc][0], s[2 * kc][1]);
-        pa[kc][1] = pack_half2(s[2 * kc][2], s[2 * kc][3]);
-        pa[kc][2] = pack_half2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-        pa[kc][3] = pack_half2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+      for (int m = 0; m < kM; ++m) {
+#pragma unroll
+        for (int kc = 0; kc < Tr::kSTiles / 2; ++kc) {
+          pa[m][kc][0] = pack_half2(s[m][2 * kc][0], s[m][2 * kc][1]);
+          pa[m][kc][1] = pack_half2(s[m][2 * kc][2], s[m][2 * kc][3]);
+          pa[m][kc][2] = pack_half2(s[m][2 * kc + 1][0], s[m][2 * kc + 1][1]);
+          pa[m][kc][3] = pack_half2(s[m][2 * kc + 1][2], s[m][2 * kc + 1][3]);
+        }
       }
 #pragma unroll
       for (int np = 0; np < Tr::kOTiles / 2; ++np) {
-        uint32_t r[2][2] = {{0u, 0u}, {0u, 0u}};  // fp16 accumulation: one 64-key block, then into fp32
+        uint32_t r[kM][2][2];  // fp16 accumulation: one 64-key block, then into fp32
+#pragma unroll
+        for (int m = 0; m < kM; ++m) r[m][0][0] = r[m][0][1] = r[m][1][0] = r[m][1][1] = 0u;
 #pragma unroll
         for (int kc = 0; kc < Tr::kSTiles / 2; ++kc) {
           uint32_t b[4];  // transposed V: b0/b1 of channel tiles 2np and 2np+1 for keys 16kc..16kc+15
           ldmatrix_x4_trans(b, v_tile + kc * 16 * Tr::kVRowBytes + (v_lane_off ^ (np << 5)));
-          if constexpr (Tr::kAccumF16) {
-            mma_f16_m16n8k16_f16acc(r[0], pa[kc], b[0], b[1]);
-            mma_f16_m16n8k16_f16acc(r[1], pa[kc], b[2], b[3]);
-          } else {
-            mma_f16_m16n8k16_f32acc(o[2 * np], pa[kc], b[0], b[1]);
-            mma_f16_m16n8k16_f32acc(o[2 * np + 1], pa[kc], b[2], b[3]);
+#pragma unroll
+          for (int m = 0; m < kM; ++m) {
+            if constexpr (Tr::kAccumF16) {
+              mma_f16_m16n8k16_f16acc(r[m][0], pa[m][kc], b[0], b[1]);
+              mma_f16_m16n8k16_f16acc(r[m][1], pa[m][kc], b[2], b[3]);
+            } else {
+              mma_f16_m16n8k16_f32acc(o[m][2 * np], pa[m][kc], b[0], b[1]);
+              mma_f16_m16n8k16_f32acc(o[m][2 * np + 1], pa[m][kc], b[2], b[3]);
+            }
           }
         }
         if constexpr (Tr::kAccumF16) {
 #pragma unroll
-          for (int i = 0; i < 2; ++i) {
-            const float2 lo = unpack_half2(r[i][0]), hi = unpack_half2(r[i][1]);
-            o[2 * np + i][0] += lo.x;
-            o[2 * np + i][1] += lo.y;
-            o[2 * np + i][2] += hi.x;
-            o[2 * np + i][3] += hi.y;
+          for (int m = 0; m < kM; ++m) {
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+              const float2 lo = unpack_half2(r[m][i][0]), hi = unpack_half2(r[m][i][1]);
+              o[m][2 * np + i][0] += lo.x;
+              o[m][2 * np + i][1] += lo.y;
+              o[m][2 * np + i][2] += hi.x;
+              o[m][2 * np + i][3] += hi.y;
+            }
           }
         }
       }
@@ -368,54 +438,75 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
       // FP8 P~: the m16n8k32 A fragment wants logical keys 4t..4t+3 per lane; this lane holds physical keys
       // 2t,2t+1 of two neighbouring n8 tiles. V's tokens are permuted in the workspace (within each 16-group:
       // 0,1,8,9,2,3,10,11,...) so that logical key 4t+u is exactly that physical key: no shuffles.
-      uint32_t pa[Tr::kSTiles / 4][4];
+      uint32_t pa[kM][Tr::kSTiles / 4][4];
 #pragma unroll
-      for (int kc = 0; kc < Tr::kSTiles / 4; ++kc) {
-        pa[kc][0] = pack_e4m3x4(s[4 * kc][0], s[4 * kc][1], s[4 * kc + 1][0], s[4 * kc + 1][1]);
-        pa[kc][1] = pack_e4m3x4(s[4 * kc][2], s[4 * kc][3], s[4 * kc + 1][2], s[4 * kc + 1][3]);
-        pa[kc][2] = pack_e4m3x4(s[4 * kc + 2][0], s[4 * kc + 2][1], s[4 * kc + 3][0], s[4 * kc + 3][1]);
-        pa[kc][3] = pack_e4m3x4(s[4 * kc + 2][2], s[4 * kc + 2][3], s[4 * kc + 3][2], s[4 * kc + 3][3]);
+      for (int m = 0; m < kM; ++m) {
+#pragma unroll
+        for (int kc = 0; kc < Tr::kSTiles / 4; ++kc) {
+          const float(*q4)[4] = &s[m][4 * kc];
+          pa[m][kc][0] = pack_e4m3x4(q4[0][0], q4[0][1], q4[1][0], q4[1][1]);
+          pa[m][kc][1] = pack_e4m3x4(q4[0][2], q4[0][3], q4[1][2], q4[1][3]);
+          pa[m][kc][2] = pack_e4m3x4(q4[2][0], q4[2][1], q4[3][0], q4[3][1]);
+          pa[m][kc][3] = pack_e4m3x4(q4[2][2], q4[2][3], q4[3][2], q4[3][3]);
+        }
       }
 #pragma unroll
       for (int np = 0; np < Tr::kOTiles / 2; ++np) {
         // Two-level accumulation: the narrow MMA accumulator (22-bit "fp32" or fp16) sums one 64-key block.
-        float rf[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-        uint32_t rh[2][2] = {{0u, 0u}, {0u, 0u}};
+        float rf[kM][2][4];
+        uint32_t rh[kM][2][2];
+#pragma unroll
+        for (int m = 0; m < kM; ++m) {
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            rf[m][i][0] = rf[m][i][1] = rf[m][i][2] = rf[m][i][3] = 0.f;
+            rh[m][i][0] = rh[m][i][1] = 0u;
+          }
+        }
 #pragma unroll
         for (int kc = 0; kc < Tr::kSTiles / 4; ++kc) {
           uint32_t b[4];  // V^T rows = channels 16np.. and 16np+8..; chunks = logical keys 32kc.., 32kc+16..
           ldmatrix_x4(b, v_tile + np * 16 * Tr::kVRowBytes + (v_lane_off ^ (kc << 5)));
-          if constexpr (Tr::kAccumF16) {
-            mma_e4m3_m16n8k32_f16acc(rh[0], pa[kc], b[0], b[1]);
-            mma_e4m3_m16n8k32_f16acc(rh[1], pa[kc], b[2], b[3]);
-          } else {
-            mma_e4m3_m16n8k32_f32acc(rf[0], pa[kc], b[0], b[1]);
-            mma_e4m3_m16n8k32_f32acc(rf[1], pa[kc], b[2], b[3]);
+#pragma unroll
+          for (int m = 0; m < kM; ++m) {
+            if constexpr (Tr::kAccumF16) {
+              mma_e4m3_m16n8k32_f16acc(rh[m][0], pa[m][kc], b[0], b[1]);
+              mma_e4m3_m16n8k32_f16acc(rh[m][1], pa[m][kc], b[2], b[3]);
+            } else {
+              mma_e4m3_m16n8k32_f32acc(rf[m][0], pa[m][kc], b[0], b[1]);
+              mma_e4m3_m16n8k32_f32acc(rf[m][1], pa[m][kc], b[2], b[3]);
+            }
           }
         }
 #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          if constexpr (Tr::kAccumF16) {
-            const float2 lo = unpack_half2(rh[i][0]), hi = unpack_half2(rh[i][1]);
-            rf[i][0] = lo.x, rf[i][1] = lo.y, rf[i][2] = hi.x, rf[i][3] = hi.y;
-          }
+        for (int m = 0; m < kM; ++m) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) o[2 * np + i][e] += rf[i][e];
+          for (int i = 0; i < 2; ++i) {
+            if constexpr (Tr::kAccumF16) {
+              const float2 lo = unpack_half2(rh[m][i][0]), hi = unpack_half2(rh[m][i][1]);
+              rf[m][i][0] = lo.x, rf[m][i][1] = lo.y, rf[m][i][2] = hi.x, rf[m][i][3] = hi.y;
+            }
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[m][2 * np + i][e] += rf[m][i][e];
+          }
         }
       }
 #endif
     }
   }
 
-  // Epilogue: O / l (x dV for FP8, whose 448 cancelled against l), rounded to the output type.
-  l0 = quad_sum(l0);
-  l1 = quad_sum(l1);
-  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  // Epilogue (contract §7): O * (1/l), times dV for FP8 (whose 448 cancelled against l), rounded to T.
+  float inv[kM][2];
+#pragma unroll
+  for (int m = 0; m < kM; ++m) {
+    inv[m][0] = 1.f / quad_sum(row_sum[m][0]);
+    inv[m][1] = 1.f / quad_sum(row_sum[m][1]);
+  }
   const float* v_scale = Tr::kFp8Pv ? a.v_scales + bkv * Tr::kHeadDim : nullptr;
   switch (a.out_dtype) {
-    case 0: store_output<Tr, float>(a, o, batch, head, row0, t, inv0, inv1, v_scale); break;
-    case 1: store_output<Tr, __half>(a, o, batch, head, row0, t, inv0, inv1, v_scale); break;
-    default: store_output<Tr, __nv_bfloat16>(a, o, batch, head, row0, t, inv0, inv1, v_scale); break;
+    case 0: store_output<Tr, float>(a, o, batch, head, row0, t, inv, v_scale); break;
+    case 1: store_output<Tr, __half>(a, o, batch, head, row0, t, inv, v_scale); break;
+    default: store_output<Tr, __nv_bfloat16>(a, o, batch, head, row0, t, inv, v_scale); break;
   }
 }
 

@@ -22,11 +22,25 @@ __global__ void __launch_bounds__(kPrepThreads)
   const int begin = split * tokens_per_split;
   const int end = min(v.len, begin + tokens_per_split);
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  for (int tok = begin + warp; tok < end; tok += kPrepWarps) {
-    float x[4];
-    load_row4<T>(v, base, tok, lane, x);
+  // kUnroll rows per warp per step, all loads issued before any use: a bandwidth-bound pass needs many
+  // loads in flight, which a loop carrying `acc` one row at a time would not give.
+  constexpr int kUnroll = 8;
+  for (int tok0 = begin + warp; tok0 < end; tok0 += kPrepWarps * kUnroll) {
+    float x[kUnroll][4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) acc[i] = kAbsMax ? fmaxf(acc[i], fabsf(x[i])) : acc[i] + x[i];
+    for (int u = 0; u < kUnroll; ++u) {
+      const int tok = tok0 + u * kPrepWarps;
+      if (tok < end) {
+        load_row4<T>(v, base, tok, lane, x[u]);
+      } else {
+        x[u][0] = x[u][1] = x[u][2] = x[u][3] = 0.f;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[i] = kAbsMax ? fmaxf(acc[i], fabsf(x[u][i])) : acc[i] + x[u][i];
+    }
   }
 #pragma unroll
   for (int i = 0; i < 4; ++i) red[warp][4 * lane + i] = acc[i];

@@ -1,7 +1,7 @@
 // Q and K -> INT8 / INT4 codes with one fp32 scale per quantization group (docs/OP_CONTRACT.md §1-3). One CTA
 // per tile of tokens (128 for Q, 64 for K): the contract's groups never cross those tiles, so a tile's group
 // maxima are a CTA-local reduction. K is centred on its channel mean first (smooth_k); Q optionally on the
-// tile mean (smooth_q), whose int8 codes the attention kernel needs for the dS correction.
+// dequantized tile mean (smooth_q), whose int8 codes the attention kernel needs for the dS correction.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -98,11 +98,16 @@ __global__ void __launch_bounds__(kPrepThreads) quantize_qk_kernel(const Quantiz
       __syncthreads();
       const float amax = __uint_as_float(mean_amax);
       const int64_t tile_index = bh * tiles + tile;
-      if (tid < dp) {
-        const int code = amax > 0.f ? quantize_code(tile_mean[tid], 127.f / amax, 127.f) : 0;
-        a.tile_mean_codes[tile_index * dp + tid] = static_cast<int8_t>(code);
+      const float delta = amax / 127.f;
+      if (tid < 128) {
+        const int code = tid < dp && amax > 0.f ? quantize_code(tile_mean[tid], 127.f / amax, 127.f) : 0;
+        if (tid < dp) a.tile_mean_codes[tile_index * dp + tid] = static_cast<int8_t>(code);
+        // Contract §1: the dequantized mean is subtracted, so that dS (built from the same codes) adds back
+        // exactly what was removed.
+        tile_mean[tid] = delta * static_cast<float>(code);
       }
-      if (tid == 0) a.tile_mean_scales[tile_index] = amax / 127.f;
+      if (tid == 0) a.tile_mean_scales[tile_index] = delta;
+      __syncthreads();
 #pragma unroll
       for (int k = 0; k < kRowsPerWarp; ++k) {
         if (warp + kPrepWarps * k < n_valid) {

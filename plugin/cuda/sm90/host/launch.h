@@ -1,0 +1,29 @@
+// Kernel launchers of the sm_90a path; each returns the launch's cudaError_t (cudaGetLastError()).
+#pragma once
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+
+#include "../kernels/kernel_params.h"
+#include "params.h"
+
+namespace sage::sm90 {
+
+struct AttnTensorMaps {
+  CUtensorMap q;
+  CUtensorMap k;
+  CUtensorMap v;
+};
+
+// Both quantization passes; `dtype` is the input type, `head_dim_padded` 64 or 128.
+cudaError_t launch_prepass(const PrepassParams& p, DType dtype, int head_dim_padded, cudaStream_t stream);
+
+// The attention kernel over a (q_tiles, Hq, B) grid; `dtype` is the output type.
+cudaError_t launch_attention_hd64(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
+                                  int q_tiles, int batch, cudaStream_t stream);
+cudaError_t launch_attention_hd128(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
+                                   int q_tiles, int batch, cudaStream_t stream);
+
+// A trivial kernel of this translation unit set: its binaryVersion tells whether sm_90a code was built.
+const void* sm90_probe_kernel();
+
+}  // namespace sage::sm90

@@ -1,0 +1,37 @@
+// Plain-C entry points of the sm_90a path, for the standalone test library (libsage_sm90.so) that
+// tests/gpu_sm90 loads with ctypes. Raw device pointers; element strides per (batch, head, token), the
+// channel stride being 1; enums as the schema's integer values (op_schema.gen.h):
+//   dtype: 0 float32, 1 float16, 2 bfloat16;  qk_quant: 0 int8, 1 int4;
+//   qk_granularity: 0 per_thread, 1 per_warp, 2 per_block;  pv_dtype: 0 fp8_e4m3, 1 fp16;  pv_accum: 0 fp32, 1 fp16.
+// strides[12] = q (batch, head, token), k (...), v (...), out (...).
+// Functions returning int give 0 on success, else 1 with a message in err (NUL-terminated, truncated).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct SageSm90Call {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  int32_t dtype;
+  int64_t batch, q_heads, kv_heads, q_len, kv_len, head_dim;
+  int64_t strides[12];
+  int32_t is_causal, qk_quant, qk_granularity, smooth_k, smooth_q, pv_dtype, pv_accum;
+  float scale;
+};
+
+__attribute__((visibility("default"))) size_t sage_sm90_workspace_c(const struct SageSm90Call* call);
+__attribute__((visibility("default"))) int sage_sm90_can_implement_c(const struct SageSm90Call* call, char* err,
+                                                                     size_t err_len);
+__attribute__((visibility("default"))) int sage_sm90_attention_c(const struct SageSm90Call* call, void* workspace,
+                                                                 size_t workspace_bytes, void* stream, char* err,
+                                                                 size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,11 @@
+// Attention kernels for head dims 1..64 (padded to 64): 3 output types x causal / not.
+#include "attention_launch.cuh"
+
+namespace sage::sm90 {
+
+cudaError_t launch_attention_hd64(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
+                                  int q_tiles, int batch, cudaStream_t stream) {
+  return launch_attention_for_dtype<64>(maps, p, dtype, causal, q_tiles, batch, stream);
+}
+
+}  // namespace sage::sm90

@@ -1,0 +1,41 @@
+// Launch of one attention-kernel instantiation; included by the per-head-dim translation units only.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "../host/launch.h"
+#include "attention_kernel.cuh"
+
+namespace sage::sm90 {
+
+template <int kHeadDim, typename OutT, bool kCausal>
+cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKernelParams& p, int q_tiles, int batch,
+                                      cudaStream_t stream) {
+  using Tr = AttnTraits<kHeadDim>;
+  constexpr int kSmem = attn_smem_bytes<Tr>();
+  auto* kernel = &sage_sm90_attention_kernel<kHeadDim, OutT, kCausal>;
+  // Once per instantiation (thread-safe static init); not a stream operation, so capture-safe.
+  static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (attr != cudaSuccess) return attr;
+  const dim3 grid(static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.q_heads), static_cast<unsigned>(batch));
+  kernel<<<grid, Tr::kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, p);
+  return cudaGetLastError();
+}
+
+template <int kHeadDim>
+cudaError_t launch_attention_for_dtype(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
+                                       int q_tiles, int batch, cudaStream_t stream) {
+  switch (dtype) {
+    case DType::kFloat16:
+      return causal ? launch_attention_instance<kHeadDim, __half, true>(maps, p, q_tiles, batch, stream)
+                    : launch_attention_instance<kHeadDim, __half, false>(maps, p, q_tiles, batch, stream);
+    case DType::kBFloat16:
+      return causal ? launch_attention_instance<kHeadDim, __nv_bfloat16, true>(maps, p, q_tiles, batch, stream)
+                    : launch_attention_instance<kHeadDim, __nv_bfloat16, false>(maps, p, q_tiles, batch, stream);
+    case DType::kFloat32:
+      return causal ? launch_attention_instance<kHeadDim, float, true>(maps, p, q_tiles, batch, stream)
+                    : launch_attention_instance<kHeadDim, float, false>(maps, p, q_tiles, batch, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace sage::sm90

@@ -1,0 +1,54 @@
+// Plain argument structs of the sm_90a kernels (no framework or CUDA types), filled by sm90_entry.cu.
+#pragma once
+#include <cstdint>
+
+namespace sage::sm90 {
+
+// Quantized operands in the workspace, as the attention kernel reads them (see workspace.h):
+//   q8  [B*Hq ][Sq ][Dp]  int8,  rows read by TMA
+//   k8  [B*Hkv][Skv][Dp]  int8,  rows read by TMA
+//   v8t [B*Hkv][Dp][Skv16] e4m3, V transposed, tokens permuted inside each 16-group (prepass.cuh)
+struct AttnKernelParams {
+  const float* q_scale;  // [B*Hq][q_groups]: deltaQ * sigma * log2(e)
+  const float* k_scale;  // [B*Hkv][k_groups]: deltaK
+  const float* v_scale;  // [B*Hkv][Dp]: deltaV = amaxV / Vr (0 for padded or all-zero channels)
+  void* out;             // user output, element strides below
+  int64_t out_batch_stride, out_head_stride, out_token_stride;
+  int q_heads, kv_heads, heads_per_kv;
+  int q_len, kv_len, head_dim;  // head_dim: the real D (<= Dp)
+  int q_groups, k_groups;       // scale slots per head (sage/quant_groups.h)
+  int granularity;              // schema::QkGranularity
+  int out_pairs;                // 1: two adjacent output elements may be stored as one 2-vector
+};
+
+struct PrepassParams {
+  const void* q;
+  const void* k;
+  const void* v;
+  int64_t q_batch_stride, q_head_stride, q_token_stride;
+  int64_t k_batch_stride, k_head_stride, k_token_stride;
+  int64_t v_batch_stride, v_head_stride, v_token_stride;
+  int batch, q_heads, kv_heads, q_len, kv_len, head_dim;
+  int granularity;  // schema::QkGranularity
+  int qmax;         // 127: int4 requests run as int8 on this path
+  int smooth_k;
+  float q_fold;     // sigma * log2(e), folded into the Q scales
+  float v_range;    // Vr of the contract (448, or 2.25 for a pv_accum = fp16 request)
+  int q_groups, k_groups;
+  int q_blocks;     // CTAs of pass 1 that quantize Q: B*Hq*ceil(Sq/128)
+  int stat_chunks;  // CTAs per kv head that reduce K sums / V amax in pass 1
+  int stat_chunk_len;
+  int kv_tiles;     // ceil(Skv/128): CTAs per kv head of pass 2
+  int kv_len16;     // Skv rounded up to 16: row pitch of v8t
+  int vec_q, vec_k, vec_v;  // 1: rows may be read with 16-byte loads
+  int8_t* q8;
+  int8_t* k8;
+  uint8_t* v8t;
+  float* q_scale;
+  float* k_scale;
+  float* v_scale;
+  float* part_ksum;  // [B*Hkv][stat_chunks][Dp]
+  float* part_vmax;  // [B*Hkv][stat_chunks][Dp]
+};
+
+}  // namespace sage::sm90

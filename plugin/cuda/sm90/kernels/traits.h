@@ -1,0 +1,63 @@
+// Tile configuration of the sm_90a attention kernel, one specialisation per padded head dim.
+#pragma once
+#include <cstdint>
+
+namespace sage::sm90 {
+
+template <int kHeadDimPadded>
+struct AttnTraits {
+  static_assert(kHeadDimPadded == 64 || kHeadDimPadded == 128, "head dims are padded to 64 or 128");
+  static constexpr int kHeadDim = kHeadDimPadded;
+
+  // One CTA covers BLOCK_Q = 128 query rows (the contract's per_block Q group), split over two consumer
+  // warpgroups of 64 rows each: one m64 wgmma per warpgroup, and warp w of a warpgroup owns rows
+  // 16w..16w+15, which keeps each per_thread/per_warp Q group inside one warp.
+  static constexpr int kBlockM = 128;
+  static constexpr int kConsumerWarpgroups = 2;
+  static constexpr int kWarpgroupRows = kBlockM / kConsumerWarpgroups;
+  static_assert(kWarpgroupRows == 64, "one m64 wgmma per consumer warpgroup");
+
+  // 128 keys per pipeline stage: two of the contract's 64-key softmax blocks. N = 128 keeps the Q.K^T
+  // wgmma at a shape where the Q operand's shared-memory reads (2 KB per k-step) stay well under the
+  // tensor-core time.
+  static constexpr int kBlockN = 128;
+  static constexpr int kContractBlocksPerTile = kBlockN / 64;
+
+  // Three stages: both consumer warpgroups must release a stage before it is refilled, so one spare stage
+  // absorbs their drift; 112 KB (D=128) still leaves room under the 227 KB limit.
+  static constexpr int kStages = 3;
+
+  static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);  // warpgroup 0 produces
+  // setmaxnreg budgets: 24 * 128 + 240 * 256 = 64,512 of the 65,536 registers of an SM.
+  static constexpr int kProducerRegs = 24;
+  static constexpr int kConsumerRegs = 240;
+
+  static constexpr int kQKRowBytes = kHeadDim;  // int8 Q and K rows: 128B or 64B swizzle
+  static constexpr int kVRowBytes = kBlockN;    // fp8 V^T rows hold 128 tokens: 128B swizzle
+  static constexpr int kQBytes = kBlockM * kHeadDim;
+  static constexpr int kKBytes = kBlockN * kHeadDim;
+  static constexpr int kVBytes = kHeadDim * kBlockN;
+  static constexpr int kKSteps = kHeadDim / 32;  // k32 steps of Q.K^T
+  static constexpr int kPVSteps = kBlockN / 32;  // k32 steps of P~.V per tile (two per 64-key block)
+  static constexpr int kAccRegs = kHeadDim / 2;  // m64 x D fp32 accumulator registers per thread
+};
+
+template <class Tr>
+struct alignas(1024) AttnSharedStorage {
+  alignas(1024) int8_t q[Tr::kQBytes];
+  alignas(1024) int8_t k[Tr::kStages][Tr::kKBytes];
+  alignas(1024) uint8_t v[Tr::kStages][Tr::kVBytes];
+  uint64_t q_full;
+  uint64_t k_full[Tr::kStages];
+  uint64_t k_empty[Tr::kStages];
+  uint64_t v_full[Tr::kStages];
+  uint64_t v_empty[Tr::kStages];
+};
+
+// Dynamic shared memory is only guaranteed 16-byte alignment; the kernel rounds its base up to 1024.
+template <class Tr>
+constexpr int attn_smem_bytes() {
+  return static_cast<int>(sizeof(AttnSharedStorage<Tr>)) + 1024;
+}
+
+}  // namespace sage::sm90
