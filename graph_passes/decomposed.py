@@ -104,10 +104,11 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
     if head_dim_dims is None or len(head_dim_dims) != 4:
         raise Reject("Q operand of the Q·Kᵀ MatMul is not 4-D")
     head_dim = head_dim_dims[-1]
-    q = _operand(index, qk.input(0), "q", head_dim)
-    k = _operand(index, qk.input(1), "kt", head_dim)
-    v = _operand(index, pv.input(1), "v", None)
-    _check_geometry(q, k, v, head_dim)
+    q_all = _operands(index, qk.input(0), "q", head_dim)
+    k_all = _operands(index, qk.input(1), "kt", head_dim)
+    v_all = _operands(index, pv.input(1), "v", None)
+    _check_geometry(q_all[0], k_all[0], v_all[0], head_dim)
+    q, k, v, layout = _choose_operands(q_all, k_all, v_all, options)
     dtype = _check_dtypes(index, q, k, v, pv)
 
     total = q.chain.total_factor() * k.chain.total_factor()
@@ -136,19 +137,43 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
             notes.append(f"{name} traced through {' ← '.join(kinds)} to '{op.base}'")
 
     replaced = [qk, *before, softmax, *after, pv]
-    structural: dict[str, int | float | str] = {"scale": scale, "is_causal": is_causal}
-    site = AttentionSite(FORM, softmax, replaced, pv.outputs[0], OpInput(q.base), OpInput(k.base), OpInput(v.base),
+    structural: dict[str, int | float | str] = {"scale": scale, "is_causal": is_causal, "layout": layout}
+    site = AttentionSite(FORM, softmax, replaced, pv.outputs[0], _feed(q, layout), _feed(k, layout), _feed(v, layout),
                          structural, dtype, notes=notes)
-    _choose_layout(index, site, q, k, v, pv, options)
+    _place_output(index, site, pv)
     return site
 
 
-def _operand(index: GraphIndex, tensor: str, role: str, head_dim: Poly | None) -> Operand:
+def _feed(op: Operand, layout: str) -> OpInput:
+    if layout == "BSNH" or op.is_bnsh:
+        return OpInput(op.base)
+    return OpInput(op.base, op.perm)
+
+
+def _operands(index: GraphIndex, tensor: str, role: str, head_dim: Poly | None) -> list[Operand]:
+    """Candidate resolutions of an operand; for K/V only those undoing the most head expansion."""
     result = resolve_operand(index, tensor, role, head_dim)
     if isinstance(result, str):
         what = {"q": "Q", "kt": "Kᵀ", "v": "V"}[role]
         raise Reject(f"{what} operand '{tensor}': {result}")
+    if role != "q":
+        fewest_heads = [c for c in result if c.rep != _ONE]
+        result = fewest_heads or result
     return result
+
+
+def _choose_operands(q_all: list[Operand], k_all: list[Operand], v_all: list[Operand],
+                     options: MatchOptions) -> tuple[Operand, Operand, Operand, str]:
+    """BSNH when every operand has a BSNH base (and it is preferred), else BNSH bases where possible."""
+    def pick(cands: list[Operand], perm: tuple[int, ...]) -> Operand | None:
+        return next((c for c in cands if c.perm == perm), None)
+
+    if options.prefer_bsnh:
+        bsnh = [pick(c, (0, 2, 1, 3)) for c in (q_all, k_all, v_all)]
+        if all(b is not None for b in bsnh):
+            return bsnh[0], bsnh[1], bsnh[2], "BSNH"  # type: ignore[return-value]
+    chosen = [pick(c, (0, 1, 2, 3)) or c[0] for c in (q_all, k_all, v_all)]
+    return chosen[0], chosen[1], chosen[2], "BNSH"
 
 
 def _check_geometry(q: Operand, k: Operand, v: Operand, head_dim: Poly) -> None:
@@ -342,9 +367,21 @@ def _split_scores(index: GraphIndex, node: Node, slots: tuple[int, int]) -> tupl
 
 
 def _check_same_shape(index: GraphIndex, node: Node, scores: str) -> None:
-    out, src = index.dims(node.outputs[0]), index.dims(scores)
-    if out is None or src is None or out != src:
-        raise Reject(f"{node.op} '{node.label}' may broadcast the scores to a larger shape ({src} → {out})")
+    """The other inputs of an Add/Where on the scores must broadcast *to* the scores' shape."""
+    src = index.dims(scores)
+    if src is None:
+        raise Reject(f"shape of the scores at {node.op} '{node.label}' is unknown")
+    for other in node.inputs:
+        if not other or other == scores:
+            continue
+        value = index.const_value(other)
+        dims = tuple(Poly.const(d) for d in value.shape) if value is not None else index.dims(other)
+        if dims is None or len(dims) > len(src):
+            raise Reject(f"{node.op} '{node.label}' may broadcast the scores to a larger shape ({other}: {dims})")
+        for have, want in zip(reversed(dims), reversed(src)):
+            if have != _ONE and have != want:
+                raise Reject(f"{node.op} '{node.label}': '{other}' of shape {dims} does not provably broadcast "
+                             f"to the scores' {src}")
 
 
 def _check_mask(index: GraphIndex, check: _MaskCheck, score_dims: tuple[Poly, ...], head_dim: Poly) -> MaskVerdict:
@@ -370,24 +407,19 @@ def _scale_note(q: Operand, k: Operand, factors: list[Factor], scale: float) -> 
     return f"scale = {value}" + (f" from {' and '.join(where)}" if where else " (unscaled)")
 
 
-def _choose_layout(index: GraphIndex, site: AttentionSite, q: Operand, k: Operand, v: Operand, pv: Node,
-                   options: MatchOptions) -> None:
+def _place_output(index: GraphIndex, site: AttentionSite, pv: Node) -> None:
+    """BNSH writes the P·V output itself; BSNH replaces a following BSNH Transpose or adds one."""
     out_dims = index.dims(pv.outputs[0])
-    if options.prefer_bsnh and q.is_bsnh and k.is_bsnh and v.is_bsnh:
-        site.structural["layout"] = "BSNH"
-        site.notes.append("layout BSNH: Q/K/V fed before their BNSH transposes")
-        consumer = index.sole_consumer(pv.outputs[0])
-        if consumer is not None and consumer.op == "Transpose" and list(consumer.attr("perm") or []) == [0, 2, 1, 3]:
-            site.bypass = consumer
-            site.replaced.append(consumer)
-            site.output = consumer.outputs[0]
-            site.out_dims = index.dims(consumer.outputs[0])
-        else:
-            site.output_perm = (0, 2, 1, 3)
-            site.out_dims = None if out_dims is None else (out_dims[0], out_dims[2], out_dims[1], out_dims[3])
+    if site.structural["layout"] != "BSNH":
+        site.out_dims = out_dims
         return
-    site.structural["layout"] = "BNSH"
-    site.q = OpInput(q.base, None if q.is_bnsh else q.perm)
-    site.k = OpInput(k.base, None if k.is_bnsh else k.perm)
-    site.v = OpInput(v.base, None if v.is_bnsh else v.perm)
-    site.out_dims = out_dims
+    site.notes.append("layout BSNH: Q/K/V fed before their BNSH transposes")
+    consumer = index.sole_consumer(pv.outputs[0])
+    if consumer is not None and consumer.op == "Transpose" and list(consumer.attr("perm") or []) == [0, 2, 1, 3]:
+        site.bypass = consumer
+        site.replaced.append(consumer)
+        site.output = consumer.outputs[0]
+        site.out_dims = index.dims(consumer.outputs[0])
+    else:
+        site.output_perm = (0, 2, 1, 3)
+        site.out_dims = None if out_dims is None else (out_dims[0], out_dims[2], out_dims[1], out_dims[3])

@@ -31,7 +31,8 @@ FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", Ten
 INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8,
              TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
 _UNARY_SAME_SHAPE = {"Cast", "CastLike", "Identity", "Softmax", "LogSoftmax", "IsNaN", "IsInf", "Not", "Neg", "Sqrt",
-                     "Reciprocal", "Exp", "Log", "Abs", "Relu", "Sigmoid", "Tanh", "Erf", "Dropout", "Trilu"}
+                     "Reciprocal", "Exp", "Log", "Abs", "Relu", "Sigmoid", "Tanh", "Erf", "Dropout", "Trilu",
+                     "LayerNormalization", "SimplifiedLayerNormalization", "Gelu", "Softplus", "Elu", "LeakyRelu"}
 _BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And",
               "Or", "Xor", "Max", "Min", "Where"}
 
@@ -208,9 +209,10 @@ class GraphIndex:
             entries = []
             for axis in range(rank):
                 d = known[axis] if known is not None else None
+                fallback = self._inferred_symbol(name, axis)
                 if d is None and derived is not None:
                     d = derived[axis]
-                entries.append(d if d is not None else Poly.sym(f"{name}[{axis}]"))
+                entries.append(d if d is not None else fallback or Poly.sym(f"{name}[{axis}]"))
             out = tuple(entries)
         self._dims[name] = out
         return out
@@ -229,11 +231,19 @@ class GraphIndex:
         for d in t.tensor_type.shape.dim:
             if d.HasField("dim_value"):
                 out.append(Poly.const(d.dim_value))
-            elif d.HasField("dim_param") and d.dim_param:
+            elif d.HasField("dim_param") and d.dim_param and not _is_inference_symbol(d.dim_param):
                 out.append(Poly.sym(d.dim_param))
             else:
                 out.append(None)
         return out
+
+    def _inferred_symbol(self, name: str, axis: int) -> Poly | None:
+        """Shape inference's made-up symbol (``unk__N``) for a dim it could not compute, if any."""
+        t = self._types.get(name)
+        if t is None or not t.tensor_type.HasField("shape") or axis >= len(t.tensor_type.shape.dim):
+            return None
+        d = t.tensor_type.shape.dim[axis]
+        return Poly.sym(d.dim_param) if d.HasField("dim_param") and _is_inference_symbol(d.dim_param) else None
 
     def _derived_dims(self, name: str) -> list[Poly | None] | None:
         """Dimensions from the producer's inputs, for the ops attention chains use."""
@@ -275,6 +285,14 @@ class GraphIndex:
             if d is None or target is None:
                 return None
             return broadcast_dims([list(d), list(target)])
+        if op == "Gather":
+            data, idx = self.dims(p.input(0)), self.dims(p.input(1))
+            if data is None or idx is None:
+                return None
+            axis = p.attr("axis", 0) % len(data)
+            return list(data[:axis]) + list(idx) + list(data[axis + 1:])
+        if op == "Slice":
+            return self._slice_dims(p)
         if op == "MatMul":
             a, b = self.dims(p.input(0)), self.dims(p.input(1))
             if a is None or b is None or len(a) < 2 or len(b) < 2:
@@ -282,6 +300,29 @@ class GraphIndex:
             batch = broadcast_dims([list(a[:-2]), list(b[:-2])])
             return None if batch is None else batch + [a[-2], b[-1]]
         return None
+
+    def _slice_dims(self, p: Node) -> list[Poly | None] | None:
+        """Slice with constant starts/ends: exact lengths for in-range bounds on known dims."""
+        d = self.dims(p.input(0))
+        if d is None or self.opset < 10:
+            return None
+        vals = [self.const_value(p.input(i)) if p.input(i) else None for i in range(1, 5)]
+        if vals[0] is None or vals[1] is None:
+            return None
+        starts, ends = np.ravel(vals[0]), np.ravel(vals[1])
+        axes = np.ravel(vals[2]) if vals[2] is not None else np.arange(len(starts))
+        steps = np.ravel(vals[3]) if vals[3] is not None else np.ones(len(starts), dtype=np.int64)
+        out: list[Poly | None] = list(d)
+        for s0, e0, a, st in zip(starts, ends, axes, steps):
+            a = int(a) % len(d)
+            size = d[a]
+            if not size.is_const or int(st) != 1:
+                out[a] = None
+                continue
+            n = int(size.value or 0)
+            b, e = _clamp_slice(int(s0), int(e0), n, 1)
+            out[a] = Poly.const(max(0, e - b))
+        return out
 
     def _reshape_dims(self, p: Node) -> list[Poly | None] | None:
         src = self.dims(p.input(0))
@@ -503,6 +544,11 @@ class GraphIndex:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _is_inference_symbol(param: str) -> bool:
+    """ONNX shape inference names dims it cannot compute ``unk__N``; they carry no information."""
+    return param.startswith("unk__")
+
+
 def broadcast_dims(shapes: list[list[Poly | None]]) -> list[Poly | None] | None:
     """Numpy broadcasting of symbolic shapes; an undecidable pair gives an unknown entry."""
     rank = max(len(s) for s in shapes)

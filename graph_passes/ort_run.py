@@ -73,7 +73,9 @@ def make_session(model: onnx.ModelProto, library: Path | None = None, threads: i
         so.intra_op_num_threads = threads
     if library is not None:
         so.register_custom_ops_library(str(library))
-    if model.ByteSize() > _PROTOBUF_LIMIT:
+    from .pipeline import approx_size
+
+    if approx_size(model) > _PROTOBUF_LIMIT:
         tmp = Path(tempfile.mkdtemp(prefix="sage_onnx_")) / "model.onnx"
         onnx.save_model(model, str(tmp), save_as_external_data=True, location="model.onnx.data")
         return ort.InferenceSession(str(tmp), so, providers=["CPUExecutionProvider"])

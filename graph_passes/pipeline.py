@@ -39,13 +39,35 @@ class RewriteOptions:
     validate: bool = True
 
 
+def approx_size(model: onnx.ModelProto) -> int:
+    """Bytes of initializer data (what dominates a model's size), without serializing it."""
+    total = 0
+    for t in model.graph.initializer:
+        total += len(t.raw_data) or 8 * (len(t.float_data) + len(t.int64_data) + len(t.double_data) + len(t.int32_data))
+    return total
+
+
+def skeleton(model: onnx.ModelProto, max_bytes: int = 1 << 16) -> onnx.ModelProto:
+    """``model`` with large initializers turned into typed graph inputs: same shapes, cheap to serialize.
+
+    Shape inference and data propagation only need the *values* of small (shape-like) initializers.
+    """
+    g = model.graph
+    small = [t for t in g.initializer if len(t.raw_data) <= max_bytes and len(t.float_data) <= max_bytes // 4]
+    large = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+             for t in g.initializer if len(t.raw_data) > max_bytes or len(t.float_data) > max_bytes // 4]
+    declared = {i.name for i in g.input}
+    graph = onnx.helper.make_graph(list(g.node), g.name, list(g.input) + [v for v in large if v.name not in declared],
+                                   list(g.output), small, value_info=list(g.value_info))
+    out = onnx.helper.make_model(graph, opset_imports=list(model.opset_import), functions=list(model.functions))
+    out.ir_version = model.ir_version
+    return out
+
+
 def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto | None:
-    """Shape-inferred copy of ``model`` (data propagation on), or None when inference fails."""
-    if model.ByteSize() > _PROTOBUF_LIMIT:
-        log.warning("model is larger than 2 GiB; matching without ONNX shape inference")
-        return None
+    """Shape-inferred skeleton of ``model`` (data propagation on), or None when inference fails."""
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+        return onnx.shape_inference.infer_shapes(skeleton(model), check_type=False, strict_mode=False, data_prop=True)
     except Exception as exc:  # noqa: BLE001 - inference is an aid; matching still works on declared shapes
         log.warning("ONNX shape inference failed (%s); matching on declared shapes only", exc)
         return None
@@ -122,11 +144,9 @@ def _plan(site: Site, i: int, config: SageConfig, names: _Names) -> tuple[Planne
 
 
 def validate(model: onnx.ModelProto) -> str:
-    """Run strict ONNX shape inference; 'ok' or the error."""
-    if model.ByteSize() > _PROTOBUF_LIMIT:
-        return "skipped (model larger than 2 GiB)"
+    """Run strict ONNX shape inference (on the weightless skeleton); 'ok' or the error."""
     try:
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        onnx.shape_inference.infer_shapes(skeleton(model), check_type=True, strict_mode=True)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         log.warning("shape inference on the rewritten model failed: %s", exc)
         return f"failed: {exc}"
@@ -140,7 +160,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
 def save_model(model: onnx.ModelProto, path: str | Path) -> None:
     """Save; weights go to an external-data file next to ``path`` when the model exceeds 2 GiB."""
     path = Path(path)
-    if model.ByteSize() > _PROTOBUF_LIMIT:
+    if approx_size(model) > _PROTOBUF_LIMIT:
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=path.name + ".data")
     else:

@@ -102,6 +102,9 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
     stale = [vi for vi in g.value_info if vi.name not in produced]
     for vi in stale:
         g.value_info.remove(vi)
+    replaced_infos = {vi.name for vi in new_value_info}
+    for vi in [vi for vi in g.value_info if vi.name in replaced_infos]:
+        g.value_info.remove(vi)
     g.value_info.extend(new_value_info)
     _ensure_opset(model)
     log.info("replaced %d attention site(s); removed %d node(s) and %d initializer(s)", len(plans), len(removed), len(dead_inits))
@@ -113,6 +116,10 @@ def _build_nodes(site: AttentionSite, plan: PlannedRewrite, index: GraphIndex,
     infos: list[onnx.ValueInfoProto] = []
     feeds = []
     for role, operand in (("query", site.q), ("key", site.k), ("value", site.v)):
+        src = index.dims(operand.tensor)
+        if src is not None and operand.tensor not in index.graph_inputs and operand.tensor not in index.initializers \
+                and _fully_known(src) and not _declared_fully(index, operand.tensor):
+            infos.append(_value_info(operand.tensor, site.dtype, src))  # helps runtimes' shape inference
         if operand.perm is None:
             feeds.append(operand.tensor)
             continue
@@ -120,7 +127,6 @@ def _build_nodes(site: AttentionSite, plan: PlannedRewrite, index: GraphIndex,
         nodes.append(helper.make_node("Transpose", [operand.tensor], [out], name=names.fresh(f"{plan.node_name}/transpose_{role}"),
                                       perm=list(operand.perm)))
         feeds.append(out)
-        src = index.dims(operand.tensor)
         if src is not None:
             infos.append(_value_info(out, site.dtype, tuple(src[p] for p in operand.perm)))
     if site.output_perm is None:
@@ -175,6 +181,19 @@ def _value_info(name: str, elem_type: int, dims: tuple[Poly, ...]) -> onnx.Value
         else:
             shape.append(None)
     return helper.make_tensor_value_info(name, elem_type, shape)
+
+
+def _fully_known(dims: tuple[Poly, ...]) -> bool:
+    return all(d.is_const or (len(d.terms) == 1 and len(next(iter(d.terms))) == 1 and next(iter(d.terms.values())) == 1
+                              and not _is_internal_symbol(next(iter(d.terms))[0])) for d in dims)
+
+
+def _declared_fully(index: GraphIndex, name: str) -> bool:
+    t = index.type_proto(name)
+    if t is None or not t.tensor_type.HasField("shape"):
+        return False
+    return all(d.HasField("dim_value") or (d.HasField("dim_param") and not _is_internal_symbol(d.dim_param))
+               for d in t.tensor_type.shape.dim)
 
 
 def _is_internal_symbol(sym: str) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from itertools import permutations
-from typing import Callable, Sequence
+from typing import Sequence
 
 from .graph_index import GraphIndex, Node
 from .scale import Factor, FactorError, evaluate_factor, is_single_element
@@ -330,24 +330,19 @@ def _choose_perm(assigned: dict[str, int], free_roles: list[str], free_axes: lis
     return options[0]  # type: ignore[return-value]
 
 
-def resolve_operand(
-    index: GraphIndex, tensor: str, role: str, head_dim: Poly | None, accept: Callable[[Operand], bool] = lambda o: True
-) -> Operand | str:
-    """The longest chain from ``tensor`` that interprets as ``role``; a reason string if none does."""
+def resolve_operand(index: GraphIndex, tensor: str, role: str, head_dim: Poly | None) -> list[Operand] | str:
+    """Every chain from ``tensor`` that interprets as ``role``, longest first; a reason string if none."""
     chain = collect_chain(index, tensor, head_dim)
+    found: list[Operand] = []
     last_reason = "operand could not be traced"
     for depth in range(len(chain), -1, -1):
-        if depth == 0:
-            replayed = _replay_from(index, tensor, [])
-        else:
-            replayed = replay_chain(index, chain, depth)
+        replayed = _replay_from(index, tensor, []) if depth == 0 else replay_chain(index, chain, depth)
         if replayed is None:
             continue
         rank = index.rank(replayed.base)
         result = interpret(replayed, role, rank if rank is not None else -1)
         if isinstance(result, str):
             last_reason = result
-            continue
-        if accept(result):
-            return result
-    return last_reason
+        else:
+            found.append(result)
+    return found or last_reason
