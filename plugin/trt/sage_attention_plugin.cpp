@@ -1,6 +1,7 @@
 #include "sage_attention_plugin.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <utility>
@@ -19,6 +20,14 @@ namespace {
 constexpr int32_t kNbInputs = schema::kNumInputs;
 constexpr int32_t kNbOutputs = schema::kNumOutputs;
 constexpr int32_t kQuery = 0, kKey = 1, kValue = 2;
+// The runner wants a 256-byte aligned workspace; TensorRT promises no alignment for the plugin's slice, so
+// the plugin asks for the slack and aligns the pointer itself.
+constexpr size_t kWorkspaceAlignment = 256;
+
+void* align_workspace(void* workspace) {
+  const auto address = reinterpret_cast<uintptr_t>(workspace);
+  return reinterpret_cast<void*>((address + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment);
+}
 
 int64_t element_count(nvinfer1::Dims const& dims) {
   int64_t n = 1;
@@ -229,7 +238,7 @@ size_t SageAttentionPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc c
             .empty()) {
       bytes = std::max(bytes, cuda_workspace_bytes(exact));
     }
-    return bytes;
+    return bytes == 0 ? 0 : bytes + kWorkspaceAlignment - 1;
   });
 }
 
@@ -275,8 +284,10 @@ int32_t SageAttentionPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc
     params.k = inputs[kKey];
     params.v = inputs[kValue];
     params.out = outputs[0];
-    // TensorRT allocated getWorkspaceSize() for the profile's max shapes, which covers this call's shapes.
-    err = run_cuda_attention(params, workspace, cuda_workspace_bytes(params), stream);
+    // TensorRT allocated getWorkspaceSize() for the profile's max shapes, which covers this call's shapes
+    // (the runner's scratch never shrinks as a dimension grows).
+    const size_t bytes = cuda_workspace_bytes(params);
+    err = run_cuda_attention(params, bytes ? align_workspace(workspace) : workspace, bytes, stream);
     if (!err.empty()) {
       report(ErrorCode::kFAILED_EXECUTION, "enqueue", err);
       return -1;
