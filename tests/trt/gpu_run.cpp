@@ -125,6 +125,8 @@ int run_on_gpu(const Harness& h, const GpuRunOptions& o) {
                     !cuda_ok(cudaMemset(d_out2.ptr, 0xFF, out_bytes), "poison output"))) {
     return 1;
   }
+  // cudaMemset runs on the legacy default stream, which does not order work on a non-blocking stream.
+  if (!cuda_ok(cudaDeviceSynchronize(), "buffer setup")) return 1;
 
   cudaStream_t stream = nullptr;
   if (!cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate")) return 1;
