@@ -1,4 +1,4 @@
-// sage_trt_plugin_test: drives libsage_attention_trt.so without TensorRT (see tests/trt/README.md).
+// sage_trt_plugin_test: drives libsage_attention_trt.so without TensorRT (docs/TENSORRT.md, "Tests").
 //   sage_trt_plugin_test LIB cpu                      all CPU checks; exit status = failed checks
 //   sage_trt_plugin_test LIB fields                   the creator's fields, "name type" per line
 //   sage_trt_plugin_test LIB create ATTR...           parser-style createPlugin + serialize round trip;
