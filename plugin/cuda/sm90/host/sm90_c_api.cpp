@@ -5,6 +5,8 @@
 #include <string>
 
 #include "../sm90_entry.h"
+#include "phases.h"
+#include "plan.h"
 
 namespace {
 
@@ -60,4 +62,31 @@ extern "C" int sage_sm90_attention_c(const SageSm90Call* call, void* workspace, 
   std::string msg = sm90_can_implement(p);
   if (msg.empty()) msg = run_sm90_attention(p, workspace, workspace_bytes, static_cast<cudaStream_t>(stream));
   return report(msg, err, err_len);
+}
+
+extern "C" int sage_sm90_run_phase_c(const SageSm90Call* call, void* workspace, size_t workspace_bytes, void* stream,
+                                     int phase, char* err, size_t err_len) {
+  const sage::AttentionParams p = to_params(*call);
+  std::string msg = sm90_can_implement(p);
+  if (msg.empty()) {
+    msg = sage::sm90::run_sm90_phases(p, workspace, workspace_bytes, static_cast<cudaStream_t>(stream), phase != 2,
+                                      phase != 1);
+  }
+  return report(msg, err, err_len);
+}
+
+extern "C" void sage_sm90_plan_c(const SageSm90Call* call, int64_t* out) {
+  const sage::sm90::Plan plan = sage::sm90::make_plan(to_params(*call));
+  const int64_t v[11] = {plan.head_dim_padded,
+                         static_cast<int64_t>(plan.q8),
+                         static_cast<int64_t>(plan.k8),
+                         static_cast<int64_t>(plan.v8t),
+                         static_cast<int64_t>(plan.q_scale),
+                         static_cast<int64_t>(plan.k_scale),
+                         static_cast<int64_t>(plan.v_scale),
+                         static_cast<int64_t>(plan.part_ksum),
+                         static_cast<int64_t>(plan.part_vmax),
+                         plan.kv_len16,
+                         static_cast<int64_t>(plan.total)};
+  for (int i = 0; i < 11; ++i) out[i] = v[i];
 }

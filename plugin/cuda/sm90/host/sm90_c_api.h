@@ -32,6 +32,14 @@ __attribute__((visibility("default"))) int sage_sm90_attention_c(const struct Sa
                                                                  size_t workspace_bytes, void* stream, char* err,
                                                                  size_t err_len);
 
+// Test hooks. phase: 0 = all, 1 = quantization passes only, 2 = attention kernel only (workspace from an
+// earlier phase-1 run). sage_sm90_plan_c fills out[11] with the workspace layout: padded head dim, then the
+// byte offsets of q8, k8, v8t, q_scale, k_scale, v_scale, part_ksum, part_vmax, the V^T row pitch and the total.
+__attribute__((visibility("default"))) int sage_sm90_run_phase_c(const struct SageSm90Call* call, void* workspace,
+                                                                 size_t workspace_bytes, void* stream, int phase,
+                                                                 char* err, size_t err_len);
+__attribute__((visibility("default"))) void sage_sm90_plan_c(const struct SageSm90Call* call, int64_t* out);
+
 #ifdef __cplusplus
 }
 #endif

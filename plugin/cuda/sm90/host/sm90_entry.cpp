@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "launch.h"
+#include "phases.h"
 #include "plan.h"
 #include "quant_groups.h"
 #include "tensor_map.h"
@@ -87,8 +88,12 @@ std::string sm90_can_implement(const sage::AttentionParams& p) {
 }
 
 std::string run_sm90_attention(const sage::AttentionParams& p, void* workspace, size_t bytes, cudaStream_t stream) {
+  return sage::sm90::run_sm90_phases(p, workspace, bytes, stream, true, true);
+}
+
+std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* workspace, size_t bytes,
+                                        cudaStream_t stream, bool quantize, bool attend) {
   using namespace sage;
-  using namespace sage::sm90;
   const AttentionShape& s = p.shape;
   if (s.q_len == 0) return {};
   if (s.head_dim < 1 || s.head_dim > 128 || p.attrs.pv_dtype != schema::PvDtype::kFp8E4m3 || p.attrs.smooth_q != 0) {
@@ -193,10 +198,13 @@ std::string run_sm90_attention(const sage::AttentionParams& p, void* workspace, 
                      ? 1
                      : 0;
 
-  cudaError_t e = launch_prepass(pp, p.dtype, dp, stream);
-  if (e != cudaSuccess) return cuda_error("quantization", e);
+  if (quantize) {
+    const cudaError_t e = launch_prepass(pp, p.dtype, dp, stream);
+    if (e != cudaSuccess) return cuda_error("quantization", e);
+  }
+  if (!attend) return {};
   const bool causal = p.attrs.is_causal != 0;
-  e = dp == 64 ? launch_attention_hd64(maps, ap, p.dtype, causal, plan.q_tiles, pp.batch, stream)
+  const cudaError_t e = dp == 64 ? launch_attention_hd64(maps, ap, p.dtype, causal, plan.q_tiles, pp.batch, stream)
                : launch_attention_hd128(maps, ap, p.dtype, causal, plan.q_tiles, pp.batch, stream);
   if (e != cudaSuccess) return cuda_error("attention", e);
   return {};
