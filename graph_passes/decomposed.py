@@ -279,8 +279,8 @@ def _walk_scores(index: GraphIndex, softmax: Node) -> tuple[Node, list[Node], li
         if p is None:
             raise Reject(f"attention scores '{t}' come from a graph input")
         if index.sole_consumer(t) is None:
-            users = ", ".join(u.label for u in index.uses(t)) or "graph output"
-            raise Reject(f"intermediate '{t}' has other consumers ({users})")
+            users = [u.label for u in index.uses(t)] + (["graph output"] if index.is_graph_output(t) else [])
+            raise Reject(f"intermediate '{t}' has other consumers ({', '.join(users)})")
         if p.is_op("MatMul"):
             return p, list(reversed(nodes)), factors, masks
         nodes.append(p)

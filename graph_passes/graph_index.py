@@ -113,6 +113,10 @@ class GraphIndex:
         self.opsets = {o.domain or "": o.version for o in self.model.opset_import}
         self.opsets.setdefault("ai.onnx", self.opsets.get("", 0))
         self._types: dict[str, onnx.TypeProto] = {}
+        self.declared_types: dict[str, onnx.TypeProto] = {}  # the model's own value_info/inputs/outputs
+        for vi in list(g.value_info) + list(g.input) + list(g.output):
+            if vi.type.HasField("tensor_type"):
+                self.declared_types.setdefault(vi.name, vi.type)
         for src in ([self.inferred.graph] if self.inferred is not None else []) + [g]:
             for vi in list(src.value_info) + list(src.input) + list(src.output):
                 if vi.type.HasField("tensor_type"):

@@ -279,6 +279,8 @@ def _numeric_pattern(attended: np.ndarray) -> Pattern:
     j = np.arange(cols)[None, :]
     if np.array_equal(first, j <= i):
         return Pattern("tril", _ZERO, r, c)
+    if np.array_equal(first, j > i):
+        return Pattern("not_tril", _ZERO, r, c)
     raise MaskUnsupported("constant mask is neither empty nor causal (padding, window or custom pattern)")
 
 

@@ -189,7 +189,7 @@ def _fully_known(dims: tuple[Poly, ...]) -> bool:
 
 
 def _declared_fully(index: GraphIndex, name: str) -> bool:
-    t = index.type_proto(name)
+    t = index.declared_types.get(name)
     if t is None or not t.tensor_type.HasField("shape"):
         return False
     return all(d.HasField("dim_value") or (d.HasField("dim_param") and not _is_internal_symbol(d.dim_param))
