@@ -39,8 +39,7 @@ TokenView make_view(const void* data, const Strides& st, DType dtype, int64_t ba
   v.heads = static_cast<int>(heads);
   v.len = static_cast<int>(len);
   v.head_dim = static_cast<int>(head_dim);
-  v.vec4 = head_dim % 4 == 0 && st.batch % 4 == 0 && st.head % 4 == 0 && st.token % 4 == 0 &&
-           aligned(data, 4 * static_cast<size_t>(element_size(dtype)));
+  v.vec8 = head_dim % 8 == 0 && st.batch % 8 == 0 && st.head % 8 == 0 && st.token % 8 == 0 && aligned(data, 16);
   return v;
 }
 

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../common/convert.cuh"
 #include "../common/copy.cuh"
@@ -250,7 +251,13 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     row_sum[m][0] = row_sum[m][1] = 0.f;
   }
 
-  for (int blk = 0; blk < n_blocks; ++blk) {
+  // One 64-key block. kMasked: the block needs the causal / length mask; kSmoothQ: add the smooth-Q term.
+  // Both are compile-time so that the common block (neither) is one branch-free stretch the compiler can
+  // schedule freely, and its softmax max can be taken on the integer accumulators.
+  auto step = [&](int blk, auto masked_tag, auto smooth_tag) {
+    constexpr bool kMasked = decltype(masked_tag)::value;
+    constexpr bool kSmoothQ = decltype(smooth_tag)::value;
+    constexpr bool kIntMax = !kMasked && !kSmoothQ;
     const int kv_base = blk * Tr::kBlockK;
     const uint8_t* k_tile = stages + (blk & 1) * Tr::kStageBytes;
     const uint8_t* v_tile = k_tile + Tr::kKTileBytes;
@@ -260,7 +267,7 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     if (blk + 1 < n_blocks) load_block(blk + 1);
     cp_async_commit();
 
-    if (a.smooth_q) compute_delta_s<Tr>(k_tile, qbar_codes, delta_s, tid);
+    if constexpr (kSmoothQ) compute_delta_s<Tr>(k_tile, qbar_codes, delta_s, tid);
 
     // S = Qc . Kc^T. One ldmatrix.x4 on K gives b0/b1 of two n8 tiles (keys 16np.., 16np+8..), shared by the
     // warp's m16 tiles.
@@ -299,7 +306,9 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
       }
     }
 
-    // Dequantize into base-2 logits. This lane's keys 8n+2t, 8n+2t+1 share one K group, its rows one Q group.
+    // Dequantize into base-2 logits t = S * c. This lane's keys 8n+2t, 8n+2t+1 share one K group, its rows one
+    // Q group, so c is one number. Unmasked blocks without smooth-Q keep S unscaled: their max is taken on the
+    // integers (c >= 0 keeps the order) and c is applied inside the exp2 argument's FMA.
     const float k_scale = k_scales[k_group_of(kv_base + 2 * t, gran)];
     const float c = q_scale * k_scale;
     float s[kM][Tr::kSTiles][4];
@@ -308,10 +317,12 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
 #pragma unroll
       for (int n = 0; n < Tr::kSTiles; ++n) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[m][n][e] = small_int_to_float(acc[m][n][e]) * c;
+        for (int e = 0; e < 4; ++e) {
+          s[m][n][e] = kIntMax ? small_int_to_float(acc[m][n][e]) : small_int_to_float(acc[m][n][e]) * c;
+        }
       }
     }
-    if (a.smooth_q) {
+    if constexpr (kSmoothQ) {
       __syncthreads();  // delta_s of all 64 keys is written
       const float cb = qbar_scale * k_scale;
 #pragma unroll
@@ -329,7 +340,7 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     }
     // Only the ragged last block and (causal) the blocks crossing the diagonal need a mask. Masked logits are
     // -inf: they never raise the max and exp2 gives exactly 0.
-    if (kv_base + Tr::kBlockK > a.kv_len || (a.causal && kv_base + Tr::kBlockK - 1 > q0)) {
+    if constexpr (kMasked) {
 #pragma unroll
       for (int m = 0; m < kM; ++m) {
 #pragma unroll
@@ -352,23 +363,41 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     for (int m = 0; m < kM; ++m) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float mx = row_max[m][h];
+        float mx;
+        // Tree reductions: four independent partial maxima / sums keep the dependency chains short (this loop
+        // is latency-bound: two warps per scheduler).
+        if constexpr (kIntMax) {
+          int im[4];
 #pragma unroll
-        for (int n = 0; n < Tr::kSTiles; ++n) mx = fmaxf(mx, fmaxf(s[m][n][2 * h], s[m][n][2 * h + 1]));
-        mx = quad_max(mx);
+          for (int i = 0; i < 4; ++i) im[i] = max(acc[m][i][2 * h], acc[m][i][2 * h + 1]);
+#pragma unroll
+          for (int n = 4; n < Tr::kSTiles; ++n) im[n % 4] = max(im[n % 4], max(acc[m][n][2 * h], acc[m][n][2 * h + 1]));
+          mx = small_int_to_float(max(max(im[0], im[1]), max(im[2], im[3]))) * c;
+        } else {
+          float fm[4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) fm[i] = fmaxf(s[m][i][2 * h], s[m][i][2 * h + 1]);
+#pragma unroll
+          for (int n = 4; n < Tr::kSTiles; ++n) {
+            fm[n % 4] = fmaxf(fm[n % 4], fmaxf(s[m][n][2 * h], s[m][n][2 * h + 1]));
+          }
+          mx = fmaxf(fmaxf(fm[0], fm[1]), fmaxf(fm[2], fm[3]));
+        }
+        mx = fmaxf(row_max[m][h], quad_max(mx));
         alpha[m][h] = fast_exp2(row_max[m][h] - mx);
         rescale |= alpha[m][h] != 1.f;
         row_max[m][h] = mx;
         // FP8: exp2(t - m + log2(448)) = 448 p lands in the E4M3 range; l then sums 448 p and the 448 cancels.
         const float off = Tr::kFp8Pv ? mx - kLog2PRange : mx;
-        float sum = 0.f;
+        float sum[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int n = 0; n < Tr::kSTiles; ++n) {
-          s[m][n][2 * h] = fast_exp2(s[m][n][2 * h] - off);
-          s[m][n][2 * h + 1] = fast_exp2(s[m][n][2 * h + 1] - off);
-          sum += s[m][n][2 * h] + s[m][n][2 * h + 1];
+          s[m][n][2 * h] = fast_exp2(kIntMax ? fmaf(s[m][n][2 * h], c, -off) : s[m][n][2 * h] - off);
+          s[m][n][2 * h + 1] = fast_exp2(kIntMax ? fmaf(s[m][n][2 * h + 1], c, -off) : s[m][n][2 * h + 1] - off);
+          sum[n % 4] += s[m][n][2 * h] + s[m][n][2 * h + 1];
         }
-        row_sum[m][h] = row_sum[m][h] * alpha[m][h] + sum;  // per-lane partial sums; quad-reduced at the end
+        // per-lane partial sums; quad-reduced at the end
+        row_sum[m][h] = row_sum[m][h] * alpha[m][h] + ((sum[0] + sum[1]) + (sum[2] + sum[3]));
       }
     }
     // Once the row maxima settle, alpha is exactly 1 for the whole warp: skip the O rescale.
@@ -493,6 +522,19 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
       }
 #endif
     }
+  };
+
+  // Blocks from first_masked on need the mask: the ragged last block, and (causal) those crossing the diagonal.
+  int first_masked = min(n_blocks, a.kv_len / Tr::kBlockK);
+  if (a.causal) first_masked = min(first_masked, q0 / Tr::kBlockK);
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (a.smooth_q) {
+    for (int blk = 0; blk < first_masked; ++blk) step(blk, No{}, Yes{});
+    for (int blk = first_masked; blk < n_blocks; ++blk) step(blk, Yes{}, Yes{});
+  } else {
+    for (int blk = 0; blk < first_masked; ++blk) step(blk, No{}, No{});
+    for (int blk = first_masked; blk < n_blocks; ++blk) step(blk, Yes{}, No{});
   }
 
   // Epilogue (contract §7): O * (1/l), times dV for FP8 (whose 448 cancelled against l), rounded to T.

@@ -1,5 +1,5 @@
 // Number conversions used inside the kernels: exact int32 -> float, fp16/E4M3 packing of P~ into MMA
-// operands, and loads/stores of the three I/O types.
+// operands, and element conversions of the three I/O types.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -67,25 +67,5 @@ template <>
 __device__ __forceinline__ __half float_to<__half>(float x) { return __float2half_rn(x); }
 template <>
 __device__ __forceinline__ __nv_bfloat16 float_to<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-
-// Four consecutive elements starting at row[c] as floats, zero at channels >= n_valid. `vec` says that row
-// is 4-element aligned, so one 8- or 16-byte load can fetch all four.
-template <typename T>
-__device__ __forceinline__ void load4_as_float(const T* row, int c, int n_valid, bool vec, float (&x)[4]) {
-  if (vec && c + 4 <= n_valid) {
-    if constexpr (sizeof(T) == 4) {
-      const float4 v = *reinterpret_cast<const float4*>(row + c);
-      x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
-    } else {
-      const uint2 v = *reinterpret_cast<const uint2*>(row + c);
-      const T* e = reinterpret_cast<const T*>(&v);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) x[i] = load_as_float<T>(e + i);
-    }
-    return;
-  }
-#pragma unroll
-  for (int i = 0; i < 4; ++i) x[i] = (c + i < n_valid) ? load_as_float<T>(row + c + i) : 0.f;
-}
 
 }  // namespace sage::cuda

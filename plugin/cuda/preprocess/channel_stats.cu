@@ -3,6 +3,8 @@
 // stay deterministic: partials per split of tokens, then a finalize kernel per (batch, head).
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "../common/convert.cuh"
 #include "preprocess.h"
 #include "token_rows.cuh"
@@ -11,46 +13,49 @@ namespace sage::cuda {
 
 namespace {
 
-template <typename T, bool kAbsMax>
-__global__ void __launch_bounds__(kPrepThreads)
-    channel_partials_kernel(const TokenView v, int head_dim_pad, int tokens_per_split, int splits, float* partials) {
-  __shared__ float red[kPrepWarps][128];
+constexpr int kThreads = 256;
+
+template <typename T, int kDp, bool kAbsMax>
+__global__ void __launch_bounds__(kThreads)
+    channel_partials_kernel(const TokenView v, int tokens_per_split, int splits, float* partials) {
+  constexpr int kLanes = kDp / 8;             // threads per token row
+  constexpr int kRows = kThreads / kLanes;    // rows per pass
+  constexpr int kUnroll = 4;                  // passes whose loads are in flight together
+  __shared__ float red[kRows][kDp];
   const int64_t bh = blockIdx.x;  // batch*heads may exceed the 65535 limit of grid.y; splits may not
   const int split = blockIdx.y;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int r = threadIdx.x / kLanes, c = 8 * (threadIdx.x % kLanes);
   const T* base = slice_base<T>(v, bh);
   const int begin = split * tokens_per_split;
   const int end = min(v.len, begin + tokens_per_split);
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  // kUnroll rows per warp per step, all loads issued before any use: a bandwidth-bound pass needs many
-  // loads in flight, which a loop carrying `acc` one row at a time would not give.
-  constexpr int kUnroll = 8;
-  for (int tok0 = begin + warp; tok0 < end; tok0 += kPrepWarps * kUnroll) {
-    float x[kUnroll][4];
+  float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  for (int tok0 = begin + r; tok0 < end; tok0 += kRows * kUnroll) {
+    float x[kUnroll][8];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int tok = tok0 + u * kPrepWarps;
+      const int tok = tok0 + u * kRows;
       if (tok < end) {
-        load_row4<T>(v, base, tok, lane, x[u]);
+        load_chunk<T>(v, base, tok, c, x[u]);
       } else {
-        x[u][0] = x[u][1] = x[u][2] = x[u][3] = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) x[u][i] = 0.f;
       }
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) acc[i] = kAbsMax ? fmaxf(acc[i], fabsf(x[u][i])) : acc[i] + x[u][i];
+      for (int i = 0; i < 8; ++i) acc[i] = kAbsMax ? fmaxf(acc[i], fabsf(x[u][i])) : acc[i] + x[u][i];
     }
   }
 #pragma unroll
-  for (int i = 0; i < 4; ++i) red[warp][4 * lane + i] = acc[i];
+  for (int i = 0; i < 8; ++i) red[r][c + i] = acc[i];
   __syncthreads();
-  const int c = threadIdx.x;
-  if (c < head_dim_pad) {
-    float r = red[0][c];
-#pragma unroll
-    for (int w = 1; w < kPrepWarps; ++w) r = kAbsMax ? fmaxf(r, red[w][c]) : r + red[w][c];
-    partials[(bh * splits + split) * head_dim_pad + c] = r;
+  const int ch = threadIdx.x;
+  if (ch < kDp) {
+    float sum = red[0][ch];
+#pragma unroll 8
+    for (int w = 1; w < kRows; ++w) sum = kAbsMax ? fmaxf(sum, red[w][ch]) : sum + red[w][ch];
+    partials[(bh * splits + split) * kDp + ch] = sum;
   }
 }
 
@@ -76,18 +81,16 @@ __global__ void v_scale_finalize_kernel(const float* partials, int splits, int h
 struct PartialsLaunch {
   const TokenView& v;
   ChannelReduce op;
-  int head_dim_pad, tokens_per_split, splits;
+  int tokens_per_split, splits;
   float* partials;
   cudaStream_t stream;
-  template <typename T>
+  template <typename T, int kDp>
   cudaError_t run() const {
     const dim3 grid(v.batch * v.heads, splits);
     if (op == ChannelReduce::kAbsMax) {
-      channel_partials_kernel<T, true><<<grid, kPrepThreads, 0, stream>>>(v, head_dim_pad, tokens_per_split, splits,
-                                                                         partials);
+      channel_partials_kernel<T, kDp, true><<<grid, kThreads, 0, stream>>>(v, tokens_per_split, splits, partials);
     } else {
-      channel_partials_kernel<T, false><<<grid, kPrepThreads, 0, stream>>>(v, head_dim_pad, tokens_per_split, splits,
-                                                                          partials);
+      channel_partials_kernel<T, kDp, false><<<grid, kThreads, 0, stream>>>(v, tokens_per_split, splits, partials);
     }
     return cudaGetLastError();
   }
@@ -97,12 +100,13 @@ struct PartialsLaunch {
 
 cudaError_t launch_channel_partials(const TokenView& x, ChannelReduce op, int head_dim_pad, int tokens_per_split,
                                     int splits, float* partials, cudaStream_t stream) {
-  return with_cuda_type(x.dtype, PartialsLaunch{x, op, head_dim_pad, tokens_per_split, splits, partials, stream});
+  return with_type_and_dim(x.dtype, head_dim_pad, PartialsLaunch{x, op, tokens_per_split, splits, partials, stream});
 }
 
 cudaError_t launch_mean_finalize(const float* partials, int bh_count, int splits, int head_dim_pad, int len,
                                  float* mean, cudaStream_t stream) {
-  mean_finalize_kernel<<<bh_count, head_dim_pad, 0, stream>>>(partials, splits, head_dim_pad, static_cast<float>(len), mean);
+  mean_finalize_kernel<<<bh_count, head_dim_pad, 0, stream>>>(partials, splits, head_dim_pad, static_cast<float>(len),
+                                                              mean);
   return cudaGetLastError();
 }
 

@@ -16,27 +16,27 @@ namespace sage::cuda {
 
 namespace {
 
+constexpr int kThreads = 256;
 constexpr int kTile = kBlockK;  // 64 tokens per CTA
-constexpr int kRowsPerWarp = kTile / kPrepWarps;
 
-template <typename T>
-__global__ void __launch_bounds__(kPrepThreads)
-    convert_v_f16_kernel(const TokenView v, int head_dim_pad, int len_pad, __half* dst) {
+template <typename T, int kDp>
+__global__ void __launch_bounds__(kThreads) convert_v_f16_kernel(const TokenView v, int len_pad, __half* dst) {
+  constexpr int kLanes = kDp / 8, kRows = kThreads / kLanes;
   const int64_t bh = blockIdx.x;
   const int tile_begin = blockIdx.y * kTile;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = 4 * lane;
-  if (c >= head_dim_pad) return;
+  const int r0 = threadIdx.x / kLanes, c = 8 * (threadIdx.x % kLanes);
   const T* base = slice_base<T>(v, bh);
 #pragma unroll
-  for (int k = 0; k < kRowsPerWarp; ++k) {
-    const int tok = tile_begin + warp + kPrepWarps * k;
-    float x[4] = {0.f, 0.f, 0.f, 0.f};
-    if (tok < v.len) load_row4<T>(v, base, tok, lane, x);
-    const __half2 lo = __floats2half2_rn(x[0], x[1]), hi = __floats2half2_rn(x[2], x[3]);
-    uint2 packed;
-    packed.x = *reinterpret_cast<const uint32_t*>(&lo);
-    packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-    *reinterpret_cast<uint2*>(dst + (bh * len_pad + tok) * head_dim_pad + c) = packed;
+  for (int p = 0; p < kTile / kRows; ++p) {
+    const int tok = tile_begin + r0 + p * kRows;
+    float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (tok < v.len) load_chunk<T>(v, base, tok, c, x);
+    uint4 packed;
+    packed.x = pack_half2(x[0], x[1]);
+    packed.y = pack_half2(x[2], x[3]);
+    packed.z = pack_half2(x[4], x[5]);
+    packed.w = pack_half2(x[6], x[7]);
+    *reinterpret_cast<uint4*>(dst + (bh * len_pad + tok) * kDp + c) = packed;
   }
 }
 
@@ -44,33 +44,39 @@ __global__ void __launch_bounds__(kPrepThreads)
 // 2t, 2t+1, 8+2t, 9+2t at MMA k positions 4t..4t+3.
 __device__ __forceinline__ int fp8_token_of_slot(int l) { return 2 * (l >> 2) + (l & 1) + ((l & 2) ? 8 : 0); }
 
-template <typename T>
-__global__ void __launch_bounds__(kPrepThreads)
-    quantize_v_fp8_kernel(const TokenView v, int head_dim_pad, int len_pad, const float* v_inv, uint8_t* dst) {
-  constexpr int kPitch = 128 + 4;  // bytes per token row in smem; the pad spreads the column reads over banks
+template <typename T, int kDp>
+__global__ void __launch_bounds__(kThreads)
+    quantize_v_fp8_kernel(const TokenView v, int len_pad, const float* v_inv, uint8_t* dst) {
+  constexpr int kLanes = kDp / 8, kRows = kThreads / kLanes;
+  constexpr int kPitch = kDp + 4;  // bytes per token row in smem; the pad spreads the column reads over banks
   __shared__ __align__(16) uint8_t tile[kTile][kPitch];
   const int64_t bh = blockIdx.x;
   const int tile_begin = blockIdx.y * kTile;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, c = 4 * lane;
+  const int tid = threadIdx.x, r0 = tid / kLanes, c = 8 * (tid % kLanes);
   const T* base = slice_base<T>(v, bh);
-  float inv[4];
+  float inv[8];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) inv[i] = c + i < head_dim_pad ? v_inv[bh * head_dim_pad + c + i] : 0.f;
+  for (int i = 0; i < 8; ++i) inv[i] = v_inv[bh * kDp + c + i];
 #pragma unroll
-  for (int k = 0; k < kRowsPerWarp; ++k) {
-    const int r = warp + kPrepWarps * k;
+  for (int p = 0; p < kTile / kRows; ++p) {
+    const int r = r0 + p * kRows;
     const int tok = tile_begin + r;
-    float x[4] = {0.f, 0.f, 0.f, 0.f};
-    if (tok < v.len) load_row4<T>(v, base, tok, lane, x);
-    uint32_t packed = 0;
+    float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (tok < v.len) load_chunk<T>(v, base, tok, c, x);
+    uint32_t lo = 0, hi = 0;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) packed |= static_cast<uint32_t>(float_to_e4m3(x[i] * inv[i])) << (8 * i);
-    *reinterpret_cast<uint32_t*>(&tile[r][c]) = packed;
+    for (int i = 0; i < 4; ++i) {
+      lo |= static_cast<uint32_t>(float_to_e4m3(x[i] * inv[i])) << (8 * i);
+      hi |= static_cast<uint32_t>(float_to_e4m3(x[i + 4] * inv[i + 4])) << (8 * i);
+    }
+    *reinterpret_cast<uint32_t*>(&tile[r][c]) = lo;
+    *reinterpret_cast<uint32_t*>(&tile[r][c + 4]) = hi;
   }
   __syncthreads();
   // Each thread writes 4 consecutive logical tokens of one channel row: 16 words per 64-token row.
-  uint8_t* out = dst + bh * head_dim_pad * static_cast<int64_t>(len_pad) + tile_begin;
-  for (int w = tid; w < head_dim_pad * (kTile / 4); w += kPrepThreads) {
+  uint8_t* out = dst + bh * kDp * static_cast<int64_t>(len_pad) + tile_begin;
+#pragma unroll
+  for (int w = tid; w < kDp * (kTile / 4); w += kThreads) {
     const int ch = w / (kTile / 4), slot0 = (w % (kTile / 4)) * 4;
     uint32_t packed = 0;
 #pragma unroll
@@ -85,27 +91,27 @@ __global__ void __launch_bounds__(kPrepThreads)
 
 struct ConvertF16Launch {
   const TokenView& v;
-  int head_dim_pad, len_pad;
+  int len_pad;
   void* dst;
   cudaStream_t stream;
-  template <typename T>
+  template <typename T, int kDp>
   cudaError_t run() const {
     const dim3 grid(v.batch * v.heads, len_pad / kTile);
-    convert_v_f16_kernel<T><<<grid, kPrepThreads, 0, stream>>>(v, head_dim_pad, len_pad, static_cast<__half*>(dst));
+    convert_v_f16_kernel<T, kDp><<<grid, kThreads, 0, stream>>>(v, len_pad, static_cast<__half*>(dst));
     return cudaGetLastError();
   }
 };
 
 struct QuantizeFp8Launch {
   const TokenView& v;
-  int head_dim_pad, len_pad;
+  int len_pad;
   const float* v_inv;
   uint8_t* dst;
   cudaStream_t stream;
-  template <typename T>
+  template <typename T, int kDp>
   cudaError_t run() const {
     const dim3 grid(v.batch * v.heads, len_pad / kTile);
-    quantize_v_fp8_kernel<T><<<grid, kPrepThreads, 0, stream>>>(v, head_dim_pad, len_pad, v_inv, dst);
+    quantize_v_fp8_kernel<T, kDp><<<grid, kThreads, 0, stream>>>(v, len_pad, v_inv, dst);
     return cudaGetLastError();
   }
 };
@@ -113,12 +119,12 @@ struct QuantizeFp8Launch {
 }  // namespace
 
 cudaError_t launch_convert_v_f16(const TokenView& v, int head_dim_pad, int len_pad, void* dst, cudaStream_t stream) {
-  return with_cuda_type(v.dtype, ConvertF16Launch{v, head_dim_pad, len_pad, dst, stream});
+  return with_type_and_dim(v.dtype, head_dim_pad, ConvertF16Launch{v, len_pad, dst, stream});
 }
 
 cudaError_t launch_quantize_v_fp8(const TokenView& v, int head_dim_pad, int len_pad, const float* v_inv,
                                   uint8_t* dst, cudaStream_t stream) {
-  return with_cuda_type(v.dtype, QuantizeFp8Launch{v, head_dim_pad, len_pad, v_inv, dst, stream});
+  return with_type_and_dim(v.dtype, head_dim_pad, QuantizeFp8Launch{v, len_pad, v_inv, dst, stream});
 }
 
 }  // namespace sage::cuda

@@ -17,7 +17,7 @@ struct TokenView {
   DType dtype = DType::kFloat16;
   int64_t batch_stride = 0, head_stride = 0, token_stride = 0;
   int batch = 0, heads = 0, len = 0, head_dim = 0;
-  bool vec4 = false;  // every row start is 4-element aligned: channels can be read four at a time
+  bool vec8 = false;  // every row start is 8-element (and 16-byte) aligned: 8 channels per vector load
 };
 
 // Per-(batch, head, channel) reduction over tokens, first per split of `tokens_per_split` tokens into

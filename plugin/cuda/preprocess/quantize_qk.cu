@@ -6,7 +6,6 @@
 
 #include <cstdint>
 
-#include "../common/warp_reduce.cuh"
 #include "preprocess.h"
 #include "quant_groups.h"
 #include "token_rows.cuh"
@@ -32,19 +31,28 @@ __device__ __forceinline__ int quantize_code(float x, float inv, float qmax) {
   return static_cast<int>(fminf(fmaxf(roundf(x * inv), -qmax), qmax));
 }
 
-template <typename T, int kTileRows, bool kIsQuery>
-__global__ void __launch_bounds__(kPrepThreads) quantize_qk_kernel(const QuantizeArgs a, int groups_per_tile) {
-  constexpr int kRowsPerWarp = kTileRows / kPrepWarps;
-  __shared__ float red[kPrepWarps][128];
-  __shared__ float tile_mean[128];
+// Threads per tile: every thread holds 4 passes (or 2 at head_dim 64) of 8 channels, 32 floats at most.
+template <bool kIsQuery>
+__host__ __device__ constexpr int quantize_threads() { return kIsQuery ? 512 : 256; }
+
+template <typename T, int kDp, int kTileRows, bool kIsQuery>
+__global__ void __launch_bounds__(quantize_threads<kIsQuery>())
+    quantize_qk_kernel(const QuantizeArgs a, int groups_per_tile) {
+  constexpr int kThreads = quantize_threads<kIsQuery>();
+  constexpr int kLanes = kDp / 8;           // threads per token row (a power of two dividing 32)
+  constexpr int kRows = kThreads / kLanes;  // rows per pass
+  constexpr int kPasses = kTileRows / kRows;
+  static_assert(kPasses * kRows == kTileRows, "tile rows must be whole passes");
+  __shared__ float red[kIsQuery ? kRows : 1][kDp];
+  __shared__ float tile_mean[kDp];
   __shared__ unsigned group_amax[32];  // float bits: non-negative floats order like their bits
   __shared__ unsigned mean_amax;
 
   const TokenView& v = a.src;
   const int64_t bh = blockIdx.x;
   const int tile = blockIdx.y, tiles = gridDim.y;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, c = 4 * lane;
-  const int dp = a.head_dim_pad;
+  const int tid = threadIdx.x;
+  const int r0 = tid / kLanes, lane_in_row = tid % kLanes, c = 8 * lane_in_row;
   const int tile_begin = tile * kTileRows;
   const int n_valid = min(kTileRows, v.len - tile_begin);
   const T* base = slice_base<T>(v, bh);
@@ -52,56 +60,55 @@ __global__ void __launch_bounds__(kPrepThreads) quantize_qk_kernel(const Quantiz
   if (tid < 32) group_amax[tid] = 0u;
   if (tid == 0) mean_amax = 0u;
 
-  float x[kRowsPerWarp][4];
+  float x[kPasses][8];
 #pragma unroll
-  for (int k = 0; k < kRowsPerWarp; ++k) {
-    const int r = warp + kPrepWarps * k;
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = r0 + p * kRows;
     if (r < n_valid) {
-      load_row4<T>(v, base, tile_begin + r, lane, x[k]);
+      load_chunk<T>(v, base, tile_begin + r, c, x[p]);
     } else {
-      x[k][0] = x[k][1] = x[k][2] = x[k][3] = 0.f;  // padding rows stay exactly zero: codes 0
+#pragma unroll
+      for (int i = 0; i < 8; ++i) x[p][i] = 0.f;  // padding rows stay exactly zero: codes 0
     }
   }
 
   if (a.channel_mean != nullptr) {
-    float mu[4];
+    float mu[8];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) mu[i] = c + i < dp ? a.channel_mean[bh * dp + c + i] : 0.f;
+    for (int i = 0; i < 8; ++i) mu[i] = a.channel_mean[bh * kDp + c + i];
 #pragma unroll
-    for (int k = 0; k < kRowsPerWarp; ++k) {
-      if (warp + kPrepWarps * k < n_valid) {
+    for (int p = 0; p < kPasses; ++p) {
+      if (r0 + p * kRows < n_valid) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) x[k][i] -= mu[i];
+        for (int i = 0; i < 8; ++i) x[p][i] -= mu[i];
       }
     }
   }
 
   if constexpr (kIsQuery) {
     if (a.smooth_tile_mean) {
-      float sum[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-      for (int k = 0; k < kRowsPerWarp; ++k) {
+      for (int i = 0; i < 8; ++i) {
+        float sum = 0.f;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) sum[i] += x[k][i];  // padding rows are zero
+        for (int p = 0; p < kPasses; ++p) sum += x[p][i];  // padding rows are zero
+        red[r0][c + i] = sum;
       }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) red[warp][c + i] = sum[i];
       __syncthreads();
-      if (tid < 128) {
-        float s = red[0][tid];
-#pragma unroll
-        for (int w = 1; w < kPrepWarps; ++w) s += red[w][tid];
-        const float mean = tid < dp ? s / static_cast<float>(n_valid) : 0.f;
+      if (tid < kDp) {
+        float sum = red[0][tid];
+        for (int w = 1; w < kRows; ++w) sum += red[w][tid];
+        const float mean = sum / static_cast<float>(n_valid);
         tile_mean[tid] = mean;
         atomicMax(&mean_amax, __float_as_uint(fabsf(mean)));
       }
       __syncthreads();
       const float amax = __uint_as_float(mean_amax);
-      const int64_t tile_index = bh * tiles + tile;
       const float delta = amax / 127.f;
-      if (tid < 128) {
-        const int code = tid < dp && amax > 0.f ? quantize_code(tile_mean[tid], 127.f / amax, 127.f) : 0;
-        if (tid < dp) a.tile_mean_codes[tile_index * dp + tid] = static_cast<int8_t>(code);
+      const int64_t tile_index = bh * tiles + tile;
+      if (tid < kDp) {
+        const int code = amax > 0.f ? quantize_code(tile_mean[tid], 127.f / amax, 127.f) : 0;
+        a.tile_mean_codes[tile_index * kDp + tid] = static_cast<int8_t>(code);
         // Contract §1: the dequantized mean is subtracted, so that dS (built from the same codes) adds back
         // exactly what was removed.
         tile_mean[tid] = delta * static_cast<float>(code);
@@ -109,10 +116,10 @@ __global__ void __launch_bounds__(kPrepThreads) quantize_qk_kernel(const Quantiz
       if (tid == 0) a.tile_mean_scales[tile_index] = delta;
       __syncthreads();
 #pragma unroll
-      for (int k = 0; k < kRowsPerWarp; ++k) {
-        if (warp + kPrepWarps * k < n_valid) {
+      for (int p = 0; p < kPasses; ++p) {
+        if (r0 + p * kRows < n_valid) {
 #pragma unroll
-          for (int i = 0; i < 4; ++i) x[k][i] -= tile_mean[c + i];
+          for (int i = 0; i < 8; ++i) x[p][i] -= tile_mean[c + i];
         }
       }
     }
@@ -127,33 +134,39 @@ __global__ void __launch_bounds__(kPrepThreads) quantize_qk_kernel(const Quantiz
   };
 
 #pragma unroll
-  for (int k = 0; k < kRowsPerWarp; ++k) {
-    const int r = warp + kPrepWarps * k;
-    float m = fmaxf(fmaxf(fabsf(x[k][0]), fabsf(x[k][1])), fmaxf(fabsf(x[k][2]), fabsf(x[k][3])));
-    m = warp_max(m);
-    if (lane == 0 && r < n_valid) atomicMax(&group_amax[local_group(r)], __float_as_uint(m));
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = r0 + p * kRows;
+    float m = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(x[p][i]));
+#pragma unroll
+    for (int off = kLanes / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    if (lane_in_row == 0 && r < n_valid) atomicMax(&group_amax[local_group(r)], __float_as_uint(m));
   }
   __syncthreads();
 
   const float qmax = static_cast<float>(a.qmax);
   const bool int4 = a.qmax == 7;
-  const int row_bytes = int4 ? dp / 2 : dp;
+  const int row_bytes = int4 ? kDp / 2 : kDp;
 #pragma unroll
-  for (int k = 0; k < kRowsPerWarp; ++k) {
-    const int r = warp + kPrepWarps * k;
-    if (c >= dp) continue;
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = r0 + p * kRows;
     const float amax = __uint_as_float(group_amax[local_group(r)]);
     const float inv = amax > 0.f ? qmax / amax : 0.f;
-    int q[4];
+    int q[8];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) q[i] = amax > 0.f ? quantize_code(x[k][i], inv, qmax) : 0;
+    for (int i = 0; i < 8; ++i) q[i] = amax > 0.f ? quantize_code(x[p][i], inv, qmax) : 0;
     int8_t* row = a.codes + (bh * a.len_pad + tile_begin + r) * row_bytes;
-    if (int4) {
-      const uint32_t packed = (q[0] & 0xF) | ((q[1] & 0xF) << 4) | ((q[2] & 0xF) << 8) | ((q[3] & 0xF) << 12);
-      *reinterpret_cast<uint16_t*>(row + c / 2) = static_cast<uint16_t>(packed);
+    if (int4) {  // channel 2m in the low nibble of byte m
+      uint32_t packed = 0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) packed |= static_cast<uint32_t>(q[i] & 0xF) << (4 * i);
+      *reinterpret_cast<uint32_t*>(row + c / 2) = packed;
     } else {
-      const uint32_t packed = (q[0] & 0xFF) | ((q[1] & 0xFF) << 8) | ((q[2] & 0xFF) << 16) | (static_cast<uint32_t>(q[3] & 0xFF) << 24);
-      *reinterpret_cast<uint32_t*>(row + c) = packed;
+      uint2 packed;
+      packed.x = (q[0] & 0xFF) | ((q[1] & 0xFF) << 8) | ((q[2] & 0xFF) << 16) | (static_cast<uint32_t>(q[3] & 0xFF) << 24);
+      packed.y = (q[4] & 0xFF) | ((q[5] & 0xFF) << 8) | ((q[6] & 0xFF) << 16) | (static_cast<uint32_t>(q[7] & 0xFF) << 24);
+      *reinterpret_cast<uint2*>(row + c) = packed;
     }
   }
   if (tid < groups_per_tile) {
@@ -166,10 +179,11 @@ struct QuantizeLaunch {
   const QuantizeArgs& a;
   int groups_per_tile;
   cudaStream_t stream;
-  template <typename T>
+  template <typename T, int kDp>
   cudaError_t run() const {
     const dim3 grid(a.src.batch * a.src.heads, a.len_pad / kTileRows);
-    quantize_qk_kernel<T, kTileRows, kIsQuery><<<grid, kPrepThreads, 0, stream>>>(a, groups_per_tile);
+    quantize_qk_kernel<T, kDp, kTileRows, kIsQuery>
+        <<<grid, quantize_threads<kIsQuery>(), 0, stream>>>(a, groups_per_tile);
     return cudaGetLastError();
   }
 };
@@ -177,11 +191,13 @@ struct QuantizeLaunch {
 }  // namespace
 
 cudaError_t launch_quantize_q(const QuantizeArgs& a, cudaStream_t stream) {
-  return with_cuda_type(a.src.dtype, QuantizeLaunch<kBlockQ, true>{a, q_groups_per_tile(a.granularity), stream});
+  return with_type_and_dim(a.src.dtype, a.head_dim_pad,
+                           QuantizeLaunch<kBlockQ, true>{a, q_groups_per_tile(a.granularity), stream});
 }
 
 cudaError_t launch_quantize_k(const QuantizeArgs& a, cudaStream_t stream) {
-  return with_cuda_type(a.src.dtype, QuantizeLaunch<kBlockK, false>{a, k_groups_per_tile(a.granularity), stream});
+  return with_type_and_dim(a.src.dtype, a.head_dim_pad,
+                           QuantizeLaunch<kBlockK, false>{a, k_groups_per_tile(a.granularity), stream});
 }
 
 }  // namespace sage::cuda
