@@ -12,7 +12,14 @@ from . import ort_library_path
 from .schema import SCHEMA
 
 #: numpy dtype name -> ONNX element type; bfloat16 travels as float32 arrays rounded to bf16 by callers.
-ONNX_TYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}
+ONNX_TYPES = {
+    "float32": TensorProto.FLOAT,
+    "float16": TensorProto.FLOAT16,
+    "bfloat16": TensorProto.BFLOAT16,
+    "bool": TensorProto.BOOL,
+    "int32": TensorProto.INT32,
+    "int64": TensorProto.INT64,
+}
 
 
 def make_sage_node(
@@ -35,18 +42,29 @@ def single_node_model(
     dtype: str = "float32",
     name: str = "sage",
     opset: int = 17,
+    mask: tuple[Sequence[int | str], str] | None = None,
+    key_lengths: tuple[Sequence[int | str], str] | None = None,
     **attrs: Any,
 ) -> onnx.ModelProto:
-    """A model whose graph is one SageAttention node: inputs query/key/value, output 'output'."""
+    """A model whose graph is one SageAttention node: inputs query/key/value (and attn_mask / key_lengths
+    when given as (shape, dtype name)), output 'output'."""
     elem = ONNX_TYPES[dtype]
+    inputs = [
+        helper.make_tensor_value_info("query", elem, list(q_shape)),
+        helper.make_tensor_value_info("key", elem, list(k_shape)),
+        helper.make_tensor_value_info("value", elem, list(v_shape)),
+    ]
+    names = ["query", "key", "value", "", ""]
+    for slot, (input_name, spec) in enumerate((("attn_mask", mask), ("key_lengths", key_lengths)), start=3):
+        if spec is not None:
+            inputs.append(helper.make_tensor_value_info(input_name, ONNX_TYPES[spec[1]], list(spec[0])))
+            names[slot] = input_name
+    while names[-1] == "":
+        names.pop()
     graph = helper.make_graph(
-        [make_sage_node(["query", "key", "value"], ["output"], name=name, **attrs)],
+        [make_sage_node(names, ["output"], name=name, **attrs)],
         "sage_attention",
-        [
-            helper.make_tensor_value_info("query", elem, list(q_shape)),
-            helper.make_tensor_value_info("key", elem, list(k_shape)),
-            helper.make_tensor_value_info("value", elem, list(v_shape)),
-        ],
+        inputs,
         [helper.make_tensor_value_info("output", elem, None)],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), custom_opset()])

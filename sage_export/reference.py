@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sage_export._ref_layout import LAYOUTS, Geometry, from_bnsh, geometry, to_bnsh
+from sage_export._ref_mask import CAUSAL_ALIGNMENTS, MaskPlan, plan_masks
 from sage_export._ref_pv import PV_ACCUMS, PV_DTYPES, PvFormat, block_pv, prepare_v, quantize_p
 from sage_export.numerics import F32, exp2_f32, sequential_sum
 from sage_export.quant import BLOCK_K, BLOCK_Q, GRANULARITIES, QMAX, k_group_index, q_group_index, quantize_symmetric
@@ -50,6 +51,7 @@ class SageAttributes:
     pv_dtype: str = "fp8_e4m3"
     pv_accum: str = "fp32"
     kernel: str = "auto"
+    causal_alignment: str = "top_left"
 
     def __post_init__(self) -> None:
         choices: dict[str, tuple[object, ...]] = {
@@ -62,6 +64,7 @@ class SageAttributes:
             "pv_dtype": PV_DTYPES,
             "pv_accum": PV_ACCUMS,
             "kernel": KERNELS,
+            "causal_alignment": CAUSAL_ALIGNMENTS,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -107,11 +110,16 @@ def _block_means(q: F32) -> tuple[F32, npt.NDArray[np.int64]]:
     return means.astype(np.float32), np.arange(sq) // BLOCK_Q
 
 
-def _prepare(q: F32, k: F32, v: F32, geo: Geometry, attrs: SageAttributes) -> _Prepared:
-    """Sections 1-3 and the V side of section 6."""
+def _prepare(q: F32, k: F32, v: F32, geo: Geometry, attrs: SageAttributes, valid: npt.NDArray[np.bool_]) -> _Prepared:
+    """Sections 1-3 and the V side of section 6. Padding keys (not `valid`) are zeroed and take no part."""
     qmax = QMAX[attrs.qk_quant]
+    keep = valid[:, None, :, None]
+    k = np.where(keep, k, np.float32(0)).astype(np.float32)
+    v = np.where(keep, v, np.float32(0)).astype(np.float32)
     if attrs.smooth_k:
-        k = (k - (sequential_sum(k, axis=-2) / np.float32(geo.kv_len))[..., None, :]).astype(np.float32)
+        count = np.maximum(valid.sum(axis=-1), 1).astype(np.float32)[:, None, None, None]
+        mean = sequential_sum(k, axis=-2)[..., None, :] / count
+        k = np.where(keep, k - mean, np.float32(0)).astype(np.float32)
     qbar_codes = qbar_delta = None
     if attrs.smooth_q:
         qbar, row_block = _block_means(q)
@@ -152,7 +160,7 @@ def _block_logits(pre: _Prepared, k0: int, k1: int, sigma: np.float32) -> F32:
     return (LOG2E * (sigma * acc)).astype(np.float32)
 
 
-def _online_softmax(pre: _Prepared, geo: Geometry, attrs: SageAttributes) -> F32:
+def _online_softmax(pre: _Prepared, geo: Geometry, attrs: SageAttributes, masks: MaskPlan) -> F32:
     """Section 5 over KV blocks of BLOCK_K keys, then the epilogue of section 7 (before output rounding)."""
     fmt = PvFormat(attrs.pv_dtype, attrs.pv_accum)
     sigma = attrs.sigma(geo.head_dim)
@@ -160,12 +168,12 @@ def _online_softmax(pre: _Prepared, geo: Geometry, attrs: SageAttributes) -> F32
     m = np.full(lead, -np.inf, dtype=np.float32)
     l = np.zeros(lead, dtype=np.float32)
     o = np.zeros(lead + (geo.head_dim,), dtype=np.float32)
-    rows = np.arange(geo.q_len)[:, None]
     for k0 in range(0, geo.kv_len, BLOCK_K):
         k1 = min(k0 + BLOCK_K, geo.kv_len)
         t = _block_logits(pre, k0, k1, sigma)
-        if attrs.is_causal:
-            t = np.where(np.arange(k0, k1)[None, :] <= rows, t, np.float32(-np.inf))
+        if masks.bias is not None:
+            t = (t + LOG2E * masks.bias[..., k0:k1]).astype(np.float32)
+        t = np.where(masks.visible[..., k0:k1], t, np.float32(-np.inf)).astype(np.float32)
         m_new = np.maximum(m, np.max(t, axis=-1))  # a row without unmasked keys keeps m (block skipped)
         with np.errstate(invalid="ignore"):
             alpha = np.where(np.isneginf(m), np.float32(0.0), exp2_f32(m - m_new)).astype(np.float32)
@@ -174,7 +182,8 @@ def _online_softmax(pre: _Prepared, geo: Geometry, attrs: SageAttributes) -> F32
         r = block_pv(quantize_p(p, fmt), pre.v[..., k0:k1, :], fmt)
         o = (alpha[..., None] * o + r).astype(np.float32)
         m = m_new
-    out = o / l[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(l[..., None] > 0, o / l[..., None], np.float32(0))  # fully masked rows give 0
     if pre.v_delta is not None:
         out = (out * pre.v_delta[..., None, :]) / fmt.p_range
     return out.astype(np.float32)
@@ -197,6 +206,9 @@ def sage_attention_reference(
     pv_dtype: str = "fp8_e4m3",
     pv_accum: str = "fp32",
     kernel: str = "auto",
+    causal_alignment: str = "top_left",
+    attn_mask: np.ndarray | None = None,
+    key_lengths: np.ndarray | None = None,
 ) -> F32:
     """SageAttention output as float32 (before rounding to T), same layout and shape as ``q``.
 
@@ -207,15 +219,14 @@ def sage_attention_reference(
     """
     attrs = SageAttributes(
         layout, q_num_heads, kv_num_heads, scale, is_causal, qk_quant, qk_granularity,
-        smooth_k, smooth_q, pv_dtype, pv_accum, kernel,
+        smooth_k, smooth_q, pv_dtype, pv_accum, kernel, causal_alignment,
     )  # fmt: skip
     geo = geometry(q, k, v, layout=layout, q_num_heads=q_num_heads, kv_num_heads=kv_num_heads)
-    if attrs.is_causal and geo.q_len != geo.kv_len:
-        raise ValueError(f"is_causal=1 requires Sq == Skv, got Sq={geo.q_len}, Skv={geo.kv_len}")
+    masks = plan_masks(geo, attn_mask, key_lengths, attrs.is_causal, causal_alignment)
     if geo.q_len == 0:
         return np.zeros(geo.q_shape, dtype=np.float32)
     qb, kb, vb = to_bnsh(q, geo, geo.q_heads), to_bnsh(k, geo, geo.kv_heads), to_bnsh(v, geo, geo.kv_heads)
-    out = _online_softmax(_prepare(qb, kb, vb, geo, attrs), geo, attrs)
+    out = _online_softmax(_prepare(qb, kb, vb, geo, attrs, masks.valid), geo, attrs, masks)
     return from_bnsh(out, geo)
 
 
@@ -229,12 +240,14 @@ def float_attention(
     kv_num_heads: int = 0,
     scale: float = 0.0,
     is_causal: int = 0,
+    causal_alignment: str = "top_left",
+    attn_mask: np.ndarray | None = None,
+    key_lengths: np.ndarray | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Exact softmax attention in float64, same shape conventions and rules as the op."""
+    """Exact softmax attention in float64, same shape conventions, mask rules and rules as the op."""
     attrs = SageAttributes(layout, q_num_heads, kv_num_heads, scale, is_causal)
     geo = geometry(q, k, v, layout=layout, q_num_heads=q_num_heads, kv_num_heads=kv_num_heads)
-    if attrs.is_causal and geo.q_len != geo.kv_len:
-        raise ValueError(f"is_causal=1 requires Sq == Skv, got Sq={geo.q_len}, Skv={geo.kv_len}")
+    masks = plan_masks(geo, attn_mask, key_lengths, attrs.is_causal, causal_alignment)
     if geo.q_len == 0:
         return np.zeros(geo.q_shape, dtype=np.float64)
     heads = geo.kv_head_of()
@@ -243,8 +256,11 @@ def float_attention(
     vb = to_bnsh(v, geo, geo.kv_heads, np.float64)[:, heads]
     sigma = float(scale) if scale != 0 else 1.0 / math.sqrt(geo.head_dim)
     s = sigma * np.matmul(qb, np.swapaxes(kb, -1, -2))
-    if is_causal:
-        s = np.where(np.arange(geo.kv_len)[None, :] <= np.arange(geo.q_len)[:, None], s, -np.inf)
-    p = np.exp(s - np.max(s, axis=-1, keepdims=True))
-    out = np.matmul(p, vb) / np.sum(p, axis=-1, keepdims=True)
+    if masks.bias is not None:
+        s = s + masks.bias.astype(np.float64)
+    s = np.where(masks.visible, s, -np.inf)
+    row_max = np.max(s, axis=-1, keepdims=True)
+    p = np.exp(s - np.where(np.isfinite(row_max), row_max, 0.0))
+    denom = np.sum(p, axis=-1, keepdims=True)
+    out = np.where(denom > 0, np.matmul(p, vb) / np.where(denom > 0, denom, 1.0), 0.0)  # fully masked rows: 0
     return from_bnsh(out, geo)

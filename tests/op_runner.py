@@ -12,10 +12,17 @@ from sage_export.onnx_node import create_session, from_onnx_output, single_node_
 
 
 @lru_cache(maxsize=64)
-def _session(shapes: tuple, dtype: str, attrs: tuple, name: str, providers: tuple) -> Any:
+def _session(shapes: tuple, dtype: str, attrs: tuple, name: str, providers: tuple, optional: tuple) -> Any:
     q_shape, k_shape, v_shape = shapes
-    model = single_node_model(q_shape, k_shape, v_shape, dtype=dtype, name=name, **dict(attrs))
+    mask, lengths = optional
+    model = single_node_model(q_shape, k_shape, v_shape, dtype=dtype, name=name, mask=mask, key_lengths=lengths, **dict(attrs))
     return create_session(model, providers=providers)
+
+
+def _optional_spec(x: np.ndarray | None, mask_dtype: str | None) -> tuple | None:
+    if x is None:
+        return None
+    return (tuple(x.shape), mask_dtype or str(x.dtype))
 
 
 def run_sage(
@@ -25,15 +32,25 @@ def run_sage(
     dtype: str = "float32",
     name: str = "sage_node",
     providers: tuple = ("CPUExecutionProvider",),
+    attn_mask: np.ndarray | None = None,
+    key_lengths: np.ndarray | None = None,
+    mask_dtype: str | None = None,
     **attrs: Any,
 ) -> np.ndarray:
-    sess = _session((q.shape, k.shape, v.shape), dtype, tuple(sorted(attrs.items())), name, providers)
+    """`mask_dtype` names the ONNX type of attn_mask when it differs from the array's (e.g. 'bfloat16')."""
+    optional = (_optional_spec(attn_mask, mask_dtype), _optional_spec(key_lengths, None))
+    sess = _session((q.shape, k.shape, v.shape), dtype, tuple(sorted(attrs.items())), name, providers, optional)
     import onnxruntime as ort
 
     binding = sess.io_binding()
     keep_alive = []  # OrtValues wrap numpy memory without owning it (ORT 1.20): hold them until the run ends
-    for n, x in (("query", q), ("key", k), ("value", v)):
-        value = to_onnx_array(x, dtype)
+    feeds = [("query", q, dtype), ("key", k, dtype), ("value", v, dtype)]
+    if attn_mask is not None:
+        feeds.append(("attn_mask", attn_mask, mask_dtype or str(attn_mask.dtype)))
+    if key_lengths is not None:
+        feeds.append(("key_lengths", key_lengths, str(key_lengths.dtype)))
+    for n, x, t in feeds:
+        value = to_onnx_array(x, t)
         value = value if isinstance(value, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(value)
         keep_alive.append(value)
         binding.bind_ortvalue_input(n, value)

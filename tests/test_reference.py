@@ -380,7 +380,7 @@ def test_empty_query_and_single_key() -> None:
      "qk_granularity"), ({"smooth_k": 2}, "smooth_k"), ({"smooth_q": -1}, "smooth_q"), ({"pv_dtype": "bf16"},
      "pv_dtype"), ({"pv_accum": "fp64"}, "pv_accum"), ({"kernel": "sm100"}, "kernel"), ({"is_causal": 2},
      "is_causal"), ({"scale": -1.0}, "scale"), ({"scale": float("nan")}, "scale"), ({"q_num_heads": 3},
-     "q_num_heads"), ({"kv_num_heads": 5}, "kv_num_heads"), ({"is_causal": 1, "_kv_len": 9}, "is_causal")],
+     "q_num_heads"), ({"kv_num_heads": 5}, "kv_num_heads"), ({"causal_alignment": "center"}, "causal_alignment")],
 )  # fmt: skip
 def test_bad_attributes_raise(attrs: dict, name: str) -> None:
     attrs = dict(attrs)
@@ -412,7 +412,8 @@ def test_bad_shapes_raise() -> None:
 def test_signature_matches_schema_toml() -> None:
     spec = tomllib.loads(TOML.read_text())["attribute"]
     params = inspect.signature(sage_attention_reference).parameters
-    assert [a["name"] for a in spec] == [p for p in params if p not in ("q", "k", "v")]
+    optional_inputs = [i["name"] for i in tomllib.loads(TOML.read_text())["input"] if i.get("optional")]
+    assert sorted(a["name"] for a in spec) == sorted(p for p in params if p not in ("q", "k", "v", *optional_inputs))
     q, k, v = make_qkv(np.random.default_rng(0), batch=1, q_heads=1, kv_heads=1, q_len=4, kv_len=4, head_dim=4)
     for a in spec:
         assert params[a["name"]].default == a["default"], a["name"]

@@ -42,7 +42,11 @@ def generate(schema: dict) -> str:
     w(f"inline constexpr const char* kOpName = {cxx_str(op['name'])};")
     w(f"inline constexpr const char* kDomain = {cxx_str(op['domain'])};")
     w(f"inline constexpr int kOpVersion = {int(op['version'])};")
+    required = [i for i in schema["input"] if not i.get("optional", False)]
+    if any(i.get("optional", False) for i in schema["input"][: len(required)]):
+        raise ValueError("optional inputs must come after every required input")
     w(f"inline constexpr int kNumInputs = {len(schema['input'])};")
+    w(f"inline constexpr int kNumRequiredInputs = {len(required)};")
     w(f"inline constexpr int kNumOutputs = {len(schema['output'])};")
     names = ", ".join(cxx_str(i["name"]) for i in schema["input"])
     w(f"inline constexpr const char* kInputNames[] = {{{names}}};")

@@ -93,10 +93,6 @@ std::string resolve_attention(const schema::Attributes& attrs, const InputDesc& 
            std::to_string(kv.heads) + ") (GQA/MQA)";
   }
   if (kv.len < 1) return describe("key", k) + "; the key/value sequence length must be >= 1";
-  if (attrs.is_causal && qv.len != kv.len) {
-    return "attribute 'is_causal' is 1 but the query length (" + std::to_string(qv.len) + ") differs from the key length (" +
-           std::to_string(kv.len) + "); causal masking is defined only for equal lengths";
-  }
   params.shape = {qv.batch, qv.heads, kv.heads, qv.len, kv.len, qv.head_dim};
   params.dtype = q.dtype;
   params.q_strides = qv.strides;
@@ -106,6 +102,57 @@ std::string resolve_attention(const schema::Attributes& attrs, const InputDesc& 
   params.attrs = attrs;
   params.softmax_scale = attrs.scale > 0.f ? attrs.scale : 1.f / std::sqrt(static_cast<float>(qv.head_dim));
   out_dims = q.dims;
+  return {};
+}
+
+std::string resolve_optional_inputs(const OptionalInputDesc& mask, const OptionalInputDesc& key_lengths,
+                                    AttentionParams& params) {
+  const AttentionShape& s = params.shape;
+  params.mask = MaskDesc{};
+  params.key_lengths = KeyLengthsDesc{};
+  if (mask.present) {
+    const std::string what = "input 'attn_mask' has shape " + dims_to_string(mask.dims);
+    MaskDesc& m = params.mask;
+    switch (mask.type) {
+      case ElemType::kBool: m.kind = MaskDesc::Kind::kBool; break;
+      case ElemType::kFloat32: m.kind = MaskDesc::Kind::kAdditive; m.dtype = DType::kFloat32; break;
+      case ElemType::kFloat16: m.kind = MaskDesc::Kind::kAdditive; m.dtype = DType::kFloat16; break;
+      case ElemType::kBFloat16: m.kind = MaskDesc::Kind::kAdditive; m.dtype = DType::kBFloat16; break;
+      default: return "input 'attn_mask' has an unsupported element type; allowed: bool, float32, float16, bfloat16";
+    }
+    const auto& d = mask.dims;
+    if (d.size() == 2) {  // (B, Skv) key padding
+      if (d[0] != s.batch || d[1] != s.kv_len) {
+        return what + "; a 2-D mask must be (batch, key length) = " + dims_to_string({s.batch, s.kv_len});
+      }
+      m.stride_b = d[1];
+    } else if (d.size() == 4) {
+      const int64_t want[4] = {s.batch, s.q_heads, s.q_len, s.kv_len};
+      const char* names[4] = {"batch", "query heads", "query length", "key length"};
+      for (int i = 0; i < 4; ++i) {
+        if (d[i] != want[i] && !(d[i] == 1 && i < 3)) {
+          return what + "; dimension " + std::to_string(i) + " must be " + (i < 3 ? "1 or " : "") + "the " + names[i] +
+                 " (" + std::to_string(want[i]) + "): 4-D masks broadcast to (B, Hq, Sq, Skv)";
+        }
+      }
+      m.stride_q = d[2] == 1 ? 0 : d[3];
+      m.stride_h = d[1] == 1 ? 0 : d[2] * d[3];
+      m.stride_b = d[0] == 1 ? 0 : d[1] * d[2] * d[3];
+    } else {
+      return what + "; expected (batch, key length) or 4-D broadcastable to (B, Hq, Sq, Skv)";
+    }
+    m.key_padding = m.stride_h == 0 && m.stride_q == 0;
+  }
+  if (key_lengths.present) {
+    if (key_lengths.type != ElemType::kInt32 && key_lengths.type != ElemType::kInt64) {
+      return "input 'key_lengths' has an unsupported element type; allowed: int32, int64";
+    }
+    if (key_lengths.dims.size() != 1 || key_lengths.dims[0] != s.batch) {
+      return "input 'key_lengths' has shape " + dims_to_string(key_lengths.dims) + "; it must be (batch) = [" +
+             std::to_string(s.batch) + "]";
+    }
+    params.key_lengths.is_int64 = key_lengths.type == ElemType::kInt64;
+  }
   return {};
 }
 

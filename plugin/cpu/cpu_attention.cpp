@@ -26,7 +26,29 @@ constexpr float kLog2e = 1.4426950408889634f;
 struct PreparedKV {
   cpu::IntRows k;
   cpu::PreparedV v;
+  std::vector<uint8_t> valid;  // keys not removed by key_lengths or a bool key-padding mask
+  int64_t causal_offset = 0;   // key j is causal-visible from query i when j <= i + causal_offset
 };
+
+int64_t valid_key_count(const AttentionParams& p, int64_t b) {
+  const int64_t n = p.shape.kv_len;
+  if (p.key_lengths.data == nullptr) return n;
+  const int64_t len = p.key_lengths.is_int64 ? static_cast<const int64_t*>(p.key_lengths.data)[b]
+                                             : static_cast<const int32_t*>(p.key_lengths.data)[b];
+  return std::clamp<int64_t>(len, 0, n);
+}
+
+int64_t mask_offset(const MaskDesc& m, int64_t b, int64_t h, int64_t i) {
+  return b * m.stride_b + h * m.stride_h + i * m.stride_q;
+}
+
+bool mask_allows(const MaskDesc& m, int64_t offset) { return static_cast<const uint8_t*>(m.data)[offset] != 0; }
+
+float mask_value(const MaskDesc& m, int64_t offset) {
+  float v = 0.f;
+  cpu::load_row(m.data, m.dtype, offset, 1, &v);
+  return v;
+}
 
 // Runs fn(i) for i in [0, n) on up to `threads` threads; the first exception is rethrown.
 template <class Fn>
@@ -60,13 +82,30 @@ void prepare_kv(const AttentionParams& p, int64_t b, int64_t g, PreparedKV& out)
     cpu::load_row(p.k, p.dtype, cpu::row_offset(p.k_strides, b, g, j), dim, &k[j * dim]);
     cpu::load_row(p.v, p.dtype, cpu::row_offset(p.v_strides, b, g, j), dim, &v[j * dim]);
   }
-  if (p.attrs.smooth_k) {
+  // Padding keys take no part at all: zeroed before smoothing and quantization, never scored.
+  const int64_t len = valid_key_count(p, b);
+  const bool padding_mask = p.mask.kind == MaskDesc::Kind::kBool && p.mask.key_padding;
+  out.valid.assign(static_cast<size_t>(n), 0);
+  int64_t count = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    out.valid[j] = !padding_mask || mask_allows(p.mask, mask_offset(p.mask, b, 0, 0) + j);
+    count += out.valid[j];
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    if (out.valid[j]) continue;
+    std::fill(&k[j * dim], &k[j * dim] + dim, 0.f);
+    std::fill(&v[j * dim], &v[j * dim] + dim, 0.f);
+  }
+  out.causal_offset = p.attrs.causal_alignment == schema::CausalAlignment::kBottomRight ? len - p.shape.q_len : 0;
+  if (p.attrs.smooth_k && count > 0) {
     std::vector<float> mean(static_cast<size_t>(dim), 0.f);
     for (int64_t j = 0; j < n; ++j)
       for (int64_t d = 0; d < dim; ++d) mean[d] += k[j * dim + d];
-    for (int64_t d = 0; d < dim; ++d) mean[d] /= static_cast<float>(n);
-    for (int64_t j = 0; j < n; ++j)
+    for (int64_t d = 0; d < dim; ++d) mean[d] /= static_cast<float>(count);
+    for (int64_t j = 0; j < n; ++j) {
+      if (!out.valid[j]) continue;
       for (int64_t d = 0; d < dim; ++d) k[j * dim + d] -= mean[d];
+    }
   }
   std::vector<int64_t> group(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) group[j] = k_group_of(j, p.attrs.qk_granularity);
@@ -127,27 +166,36 @@ void attend_query_tile(const AttentionParams& p, const PreparedKV& kv, int64_t b
 
   std::vector<float> o(static_cast<size_t>(dim)), r_acc(static_cast<size_t>(dim)), r_chunk(static_cast<size_t>(dim));
   std::vector<float> t(kBlockK), pw(kBlockK);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const MaskDesc& mask = p.mask;
+  const bool general_bool = mask.kind == MaskDesc::Kind::kBool && !mask.key_padding;
+  const bool additive = mask.kind == MaskDesc::Kind::kAdditive;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = first + r;
-    const int64_t key_end = a.is_causal ? std::min(nk, i + 1) : nk;
+    const int64_t key_end = a.is_causal ? std::clamp<int64_t>(i + kv.causal_offset + 1, 0, nk) : nk;
+    const int64_t mrow = mask.kind == MaskDesc::Kind::kNone ? 0 : mask_offset(mask, b, h, i);
     const int8_t* qc = &qi.codes[r * dim];
-    float m = -std::numeric_limits<float>::infinity(), l = 0.f;
+    float m = neg_inf, l = 0.f;
     std::fill(o.begin(), o.end(), 0.f);
     for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
       const int64_t n = std::min<int64_t>(kBlockK, key_end - j0);
-      float block_max = -std::numeric_limits<float>::infinity();
+      float block_max = neg_inf;
       for (int64_t jj = 0; jj < n; ++jj) {
         const int64_t j = j0 + jj;
+        t[jj] = neg_inf;  // masked keys: excluded from the max and given p = 0
+        if (!kv.valid[j] || (general_bool && !mask_allows(mask, mrow + j))) continue;
         float sc = qi.row_scale[r] * kv.k.row_scale[j] * static_cast<float>(dot_i8(qc, &kv.k.codes[j * dim], dim));
         if (a.smooth_q) sc += delta_s[j];
         t[jj] = sc * t_scale;
+        if (additive) t[jj] += kLog2e * mask_value(mask, mrow + j);
         block_max = std::max(block_max, t[jj]);
       }
+      if (block_max == neg_inf) continue;  // no visible key in this block for this row
       const float m_new = std::max(m, block_max);
       const float alpha = std::isinf(m) ? 0.f : std::exp2(m - m_new);
       float psum = 0.f;
       for (int64_t jj = 0; jj < n; ++jj) {
-        const float pj = std::exp2(t[jj] - m_new);
+        const float pj = t[jj] == neg_inf ? 0.f : std::exp2(t[jj] - m_new);
         psum += pj;
         pw[jj] = fp8 ? num::round_to_e4m3(pj * kPRange) : num::round_to_half(pj);
       }
@@ -170,7 +218,7 @@ void attend_query_tile(const AttentionParams& p, const PreparedKV& kv, int64_t b
       }
       for (int64_t d = 0; d < dim; ++d) o[d] = alpha * o[d] + r_acc[d];
     }
-    const float inv_l = 1.f / l;
+    const float inv_l = l > 0.f ? 1.f / l : 0.f;  // a row with every key masked gives 0
     for (int64_t d = 0; d < dim; ++d) o[d] = o[d] * inv_l * kv.v.channel_scale[d];
     cpu::store_row(p.out, p.dtype, cpu::row_offset(p.out_strides, b, h, i), dim, o.data());
   }

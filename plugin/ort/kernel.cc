@@ -23,6 +23,18 @@ bool to_dtype(ONNXTensorElementDataType t, DType& out) {
   }
 }
 
+ElemType to_elem_type(ONNXTensorElementDataType t) {
+  switch (t) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: return ElemType::kFloat32;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: return ElemType::kFloat16;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16: return ElemType::kBFloat16;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL: return ElemType::kBool;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return ElemType::kInt32;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return ElemType::kInt64;
+    default: return ElemType::kOther;
+  }
+}
+
 // GetTensorMutableData exists in every runtime we support (GetTensorData only since ORT 1.23).
 void* tensor_data(const OrtValue* value) {
   void* data = nullptr;
@@ -39,7 +51,9 @@ std::string SageAttentionKernel::error_prefix() const {
 OrtStatusPtr SageAttentionKernel::ComputeV2(OrtKernelContext* context) {
   try {
     Ort::KernelContext ctx(context);
-    if (ctx.GetInputCount() < 3) return make_error(error_prefix() + "needs inputs 'query', 'key' and 'value'");
+    if (ctx.GetInputCount() < static_cast<size_t>(schema::kNumRequiredInputs)) {
+      return make_error(error_prefix() + "needs inputs 'query', 'key' and 'value'");
+    }
     InputDesc desc[3];
     const void* data[3];
     for (size_t i = 0; i < 3; ++i) {
@@ -55,8 +69,23 @@ OrtStatusPtr SageAttentionKernel::ComputeV2(OrtKernelContext* context) {
     }
     AttentionParams params;
     std::vector<int64_t> out_dims;
-    const std::string err = resolve_attention(attrs_, desc[0], desc[1], desc[2], params, out_dims);
+    std::string err = resolve_attention(attrs_, desc[0], desc[1], desc[2], params, out_dims);
     if (!err.empty()) return make_error(error_prefix() + err);
+    OptionalInputDesc optional[2];
+    const void* optional_data[2] = {nullptr, nullptr};
+    for (size_t i = 0; i < 2; ++i) {
+      const size_t index = schema::kNumRequiredInputs + i;
+      if (index >= ctx.GetInputCount()) break;
+      Ort::ConstValue value = ctx.GetInput(index);
+      if (!value) continue;  // an omitted optional input
+      auto info = value.GetTensorTypeAndShapeInfo();
+      optional[i] = {true, to_elem_type(info.GetElementType()), info.GetShape()};
+      optional_data[i] = tensor_data(value);
+    }
+    err = resolve_optional_inputs(optional[0], optional[1], params);
+    if (!err.empty()) return make_error(error_prefix() + err);
+    params.mask.data = optional_data[0];
+    params.key_lengths.data = optional_data[1];
     auto output = ctx.GetOutput(0, out_dims.data(), out_dims.size());
     params.q = data[0];
     params.k = data[1];

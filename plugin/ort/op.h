@@ -26,7 +26,13 @@ struct SageAttentionOp : Ort::CustomOpBase<SageAttentionOp<T, D>, SageAttentionK
     return D == Device::kCuda ? "CUDAExecutionProvider" : "CPUExecutionProvider";
   }
   size_t GetInputTypeCount() const { return schema::kNumInputs; }
-  ONNXTensorElementDataType GetInputType(size_t) const { return T; }
+  // attn_mask (bool or float) and key_lengths (int32/int64) accept several types: checked per run.
+  ONNXTensorElementDataType GetInputType(size_t i) const {
+    return static_cast<int>(i) < schema::kNumRequiredInputs ? T : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t i) const {
+    return static_cast<int>(i) < schema::kNumRequiredInputs ? INPUT_OUTPUT_REQUIRED : INPUT_OUTPUT_OPTIONAL;
+  }
   size_t GetOutputTypeCount() const { return schema::kNumOutputs; }
   ONNXTensorElementDataType GetOutputType(size_t) const { return T; }
 };

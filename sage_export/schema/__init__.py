@@ -57,6 +57,7 @@ class OpSchema:
     domain: str
     version: int
     inputs: tuple[str, ...]
+    required_inputs: int
     outputs: tuple[str, ...]
     attributes: Mapping[str, AttributeSpec]
 
@@ -93,6 +94,7 @@ def load_schema(path: Path = SCHEMA_PATH) -> OpSchema:
         domain=raw["op"]["domain"],
         version=int(raw["op"]["version"]),
         inputs=tuple(i["name"] for i in raw["input"]),
+        required_inputs=sum(1 for i in raw["input"] if not i.get("optional", False)),
         outputs=tuple(o["name"] for o in raw["output"]),
         attributes=attrs,
     )

@@ -36,6 +36,24 @@ struct Strides {
   int64_t token = 0;
 };
 
+// The optional attn_mask input (docs/OP_CONTRACT.md, "Masks"): bool (true = attend) or additive, read as
+// mask[b * stride_b + h * stride_h + i * stride_q + j]; broadcast dimensions have stride 0.
+struct MaskDesc {
+  enum class Kind : int { kNone = 0, kBool = 1, kAdditive = 2 };
+  Kind kind = Kind::kNone;
+  DType dtype = DType::kFloat32;  // element type of an additive mask
+  const void* data = nullptr;
+  int64_t stride_b = 0, stride_h = 0, stride_q = 0;
+  // Depends on (batch, key) only: a bool key-padding mask also removes keys from K's mean and V's scales.
+  bool key_padding = false;
+};
+
+// The optional key_lengths input: valid keys per batch, clamped to [0, kv_len].
+struct KeyLengthsDesc {
+  const void* data = nullptr;
+  bool is_int64 = false;
+};
+
 struct AttentionParams {
   AttentionShape shape;
   DType dtype = DType::kFloat32;
@@ -44,6 +62,8 @@ struct AttentionParams {
   const void* k = nullptr;
   const void* v = nullptr;
   void* out = nullptr;
+  MaskDesc mask;
+  KeyLengthsDesc key_lengths;
   schema::Attributes attrs;
   float softmax_scale = 0.f;  // attrs.scale resolved (0 -> 1/sqrt(head_dim))
 };
