@@ -8,6 +8,7 @@ Recognised: the ONNX ``Attention`` op (opset 23+), com.microsoft ``MultiHeadAtte
 ``scaled_dot_product_attention`` with either exporter, eager HF attention). A site is rewritten only
 when the replacement is provably equivalent; everything else is left untouched and reported.
 """
+
 from __future__ import annotations
 
 from .config import CONFIGURABLE, ConfigError, NodeOverride, SageConfig

@@ -7,6 +7,7 @@
 Quantization attributes come from (lowest to highest precedence) the op schema's defaults, the config
 file's [defaults], the command-line flags, and the config file's per-site [[override]] tables.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from sage_export.schema import SCHEMA
 
@@ -33,62 +35,107 @@ _TYPES = {"int": int, "float": float, "string": str}
 # ------------------------------------------------------------------------------------- arguments
 def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization attributes (override the config's [defaults]; schema: sage_attention.toml)")
-    g.add_argument("--config", metavar="FILE", help="quantization config, TOML or JSON: [defaults] and [[override]] tables")
+    g.add_argument(
+        "--config", metavar="FILE", help="quantization config, TOML or JSON: [defaults] and [[override]] tables"
+    )
     for name in CONFIGURABLE:
         spec = SCHEMA.attributes[name]
         flags = [f"--{name.replace('_', '-')}"]
         if name in _ALIASES:
             flags.insert(0, _ALIASES[name])
         choices = list(spec.allowed) if spec.allowed is not None else None
-        g.add_argument(*flags, dest=f"attr_{name}", type=_TYPES[spec.type], choices=choices, default=None,
-                       metavar="|".join(map(str, choices)) if choices else spec.type.upper(),
-                       help=f"{spec.doc} (schema default: {spec.default})")
+        g.add_argument(
+            *flags,
+            dest=f"attr_{name}",
+            type=_TYPES[spec.type],
+            choices=choices,
+            default=None,
+            metavar="|".join(map(str, choices)) if choices else spec.type.upper(),
+            help=f"{spec.doc} (schema default: {spec.default})",
+        )
 
 
 def _add_pass_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pass options")
-    g.add_argument("--no-bsnh", action="store_true",
-                   help="always feed BNSH tensors (default: feed BSNH when Q, K and V all come from BSNH tensors)")
-    g.add_argument("--assume-unpadded-gqa", action="store_true",
-                   help="rewrite GroupQueryAttention whose seqlens_k is a runtime input, assuming no padding")
+    g.add_argument(
+        "--no-bsnh",
+        action="store_true",
+        help="always feed BNSH tensors (default: feed BSNH when Q, K and V all come from BSNH tensors)",
+    )
+    g.add_argument(
+        "--assume-unpadded-gqa",
+        action="store_true",
+        help="rewrite GroupQueryAttention whose seqlens_k is a runtime input, assuming no padding",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sage-onnx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sage-onnx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    rw = sub.add_parser("rewrite", help="replace attention with SageAttention nodes and save the model",
-                        description="Replace every provably equivalent attention site of IN with a SageAttention node "
-                                    "and save the result as OUT; untouched sites are listed with their reason.")
+    rw = sub.add_parser(
+        "rewrite",
+        help="replace attention with SageAttention nodes and save the model",
+        description="Replace every provably equivalent attention site of IN with a SageAttention node "
+        "and save the result as OUT; untouched sites are listed with their reason.",
+    )
     rw.add_argument("input", metavar="IN", help="input ONNX model")
     rw.add_argument("output", metavar="OUT", help="output ONNX model (weights go to OUT.data beyond 2 GiB)")
-    rw.add_argument("--report", metavar="FILE", help="write the per-site report: .json for JSON, anything else markdown")
+    rw.add_argument(
+        "--report", metavar="FILE", help="write the per-site report: .json for JSON, anything else markdown"
+    )
     _add_quant_flags(rw)
     _add_pass_flags(rw)
 
-    ins = sub.add_parser("inspect", help="list attention sites and SageAttention nodes",
-                         description="List every attention site (and whether the pass would rewrite it, or why not) "
-                                     "and the SageAttention nodes already in MODEL. The model is not changed.")
+    ins = sub.add_parser(
+        "inspect",
+        help="list attention sites and SageAttention nodes",
+        description="List every attention site (and whether the pass would rewrite it, or why not) "
+        "and the SageAttention nodes already in MODEL. The model is not changed.",
+    )
     ins.add_argument("model", metavar="MODEL", help="ONNX model")
     ins.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_quant_flags(ins)
     _add_pass_flags(ins)
 
-    run = sub.add_parser("run", help="run the model through ONNX Runtime before and after the rewrite",
-                         description="Run MODEL through ONNX Runtime (CPU) as given and after the rewrite, on random or "
-                                     "given inputs; print each output's fidelity (cosine, relative L1, RMSE, max abs "
-                                     "error) and the median latency of both.")
-    run.add_argument("model", metavar="MODEL", help="ONNX model (SageAttention nodes already in it are run as they are)")
+    run = sub.add_parser(
+        "run",
+        help="run the model through ONNX Runtime before and after the rewrite",
+        description="Run MODEL through ONNX Runtime (CPU) as given and after the rewrite, on random or "
+        "given inputs; print each output's fidelity (cosine, relative L1, RMSE, max abs "
+        "error) and the median latency of both.",
+    )
+    run.add_argument(
+        "model", metavar="MODEL", help="ONNX model (SageAttention nodes already in it are run as they are)"
+    )
     run.add_argument("--inputs", metavar="FILE.npz", help="input arrays by graph-input name (default: random)")
-    run.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dimension (repeatable)")
-    run.add_argument("--shape", action="append", default=[], metavar="INPUT=D0,D1,..", help="shape of one random input (repeatable)")
-    run.add_argument("--default-dim", type=int, default=8, metavar="N", help="value of other symbolic dimensions (default 8)")
-    run.add_argument("--int-high", type=int, default=100, metavar="N", help="random integer inputs are drawn from [0, N) (default 100)")
+    run.add_argument(
+        "--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dimension (repeatable)"
+    )
+    run.add_argument(
+        "--shape", action="append", default=[], metavar="INPUT=D0,D1,..", help="shape of one random input (repeatable)"
+    )
+    run.add_argument(
+        "--default-dim", type=int, default=8, metavar="N", help="value of other symbolic dimensions (default 8)"
+    )
+    run.add_argument(
+        "--int-high",
+        type=int,
+        default=100,
+        metavar="N",
+        help="random integer inputs are drawn from [0, N) (default 100)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    run.add_argument("--repeat", type=int, default=10, metavar="N", help="timed runs per model after one warm-up (default 10)")
+    run.add_argument(
+        "--repeat", type=int, default=10, metavar="N", help="timed runs per model after one warm-up (default 10)"
+    )
     run.add_argument("--threads", type=int, default=0, metavar="N", help="ORT intra-op threads (default: ORT's choice)")
-    run.add_argument("--library", metavar="PATH", help="SageAttention ORT library (default: sage_export.ort_library_path())")
+    run.add_argument(
+        "--library", metavar="PATH", help="SageAttention ORT library (default: sage_export.ort_library_path())"
+    )
     run.add_argument("--save-rewritten", metavar="PATH", help="also save the rewritten model")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_quant_flags(run)
@@ -121,17 +168,31 @@ def cmd_rewrite(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
     model = load_model(args.model)
     existing = existing_sage_nodes(model)
-    _, report = rewrite_model(model, _config(args), RewriteOptions(not args.no_bsnh, args.assume_unpadded_gqa, validate=False),
-                              name=Path(args.model).name, inplace=True)
-    nodes = [{"name": n.name, "inputs": list(n.input), "outputs": list(n.output),
-              "attributes": {a.name: _attr(a) for a in n.attribute}} for n in existing]
+    _, report = rewrite_model(
+        model,
+        _config(args),
+        RewriteOptions(not args.no_bsnh, args.assume_unpadded_gqa, validate=False),
+        name=Path(args.model).name,
+        inplace=True,
+    )
+    nodes: list[dict[str, Any]] = [
+        {
+            "name": n.name,
+            "inputs": list(n.input),
+            "outputs": list(n.output),
+            "attributes": {a.name: _attr(a) for a in n.attribute},
+        }
+        for n in existing
+    ]
     if args.json:
         print(json.dumps({"sage_nodes": nodes, "report": report.to_dict()}, indent=2, ensure_ascii=False), file=out)
         return 0
     print(f"{len(nodes)} SageAttention node(s) in the model", file=out)
     for n in nodes:
         attrs = ", ".join(f"{k}={v}" for k, v in n["attributes"].items())
-        print(f"  {n['name'] or '(unnamed)'}: {', '.join(n['inputs'])} -> {', '.join(n['outputs'])}  [{attrs}]", file=out)
+        print(
+            f"  {n['name'] or '(unnamed)'}: {', '.join(n['inputs'])} -> {', '.join(n['outputs'])}  [{attrs}]", file=out
+        )
     print(f"{len(report.sites)} attention site(s) found; {len(report.rewritten)} would be rewritten", file=out)
     _print_sites(report, out, would=True)
     return 0
@@ -152,8 +213,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         with np.load(args.inputs) as data:
             feeds = {k: data[k] for k in data.files}
     else:
-        feeds = random_inputs(model, dims=_pairs(args.dim, int), shapes=_pairs(args.shape, _shape),
-                              default_dim=args.default_dim, int_high=args.int_high, seed=args.seed)
+        feeds = random_inputs(
+            model,
+            dims=_pairs(args.dim, int),
+            shapes=_pairs(args.shape, _shape),
+            default_dim=args.default_dim,
+            int_high=args.int_high,
+            seed=args.seed,
+        )
     progress.phase("building the original session")
     original = make_session(model, library if existing_sage_nodes(model) else None, args.threads)
     output_names = [o.name for o in original.get_outputs()]
@@ -169,11 +236,20 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     progress.done()
     comparisons = compare_outputs(output_names, ref, got)
     result: dict[str, Any] = {
-        "model": args.model, "summary": report.summary(),
+        "model": args.model,
+        "summary": report.summary(),
         "inputs": {k: list(np.shape(v)) for k, v in feeds.items()},
-        "outputs": [{"name": c.name, "cos": c.fidelity.cos if c.fidelity else None,
-                     "rel_l1": c.fidelity.rel_l1 if c.fidelity else None, "rmse": c.fidelity.rmse if c.fidelity else None,
-                     "max_abs": c.max_abs, "equal": c.equal} for c in comparisons],
+        "outputs": [
+            {
+                "name": c.name,
+                "cos": c.fidelity.cos if c.fidelity else None,
+                "rel_l1": c.fidelity.rel_l1 if c.fidelity else None,
+                "rmse": c.fidelity.rmse if c.fidelity else None,
+                "max_abs": c.max_abs,
+                "equal": c.equal,
+            }
+            for c in comparisons
+        ],
         "latency_ms": {"original": t_ref.median_ms, "rewritten": t_new.median_ms, "runs": args.repeat},
     }
     if args.json:
@@ -188,8 +264,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             print(f"  {c.name}: {'identical' if c.equal else 'DIFFERENT'} (non-float output)", file=out)
     if args.repeat:
         ratio = t_ref.median_ms / t_new.median_ms if t_new.median_ms else float("nan")
-        print(f"latency (median of {args.repeat}): original {t_ref.median_ms:.3f} ms, rewritten {t_new.median_ms:.3f} ms "
-              f"({ratio:.2f}x)", file=out)
+        print(
+            f"latency (median of {args.repeat}): original {t_ref.median_ms:.3f} ms, rewritten {t_new.median_ms:.3f} ms "
+            f"({ratio:.2f}x)",
+            file=out,
+        )
     return 0
 
 

@@ -17,14 +17,16 @@ File format (TOML; JSON with the same structure works too)::
 Configurable attributes are the schema's attributes except the structural ones the pass derives from
 the graph (layout, head counts, scale, is_causal). Unset attributes take the schema defaults.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sage_export.schema import SCHEMA
 
@@ -92,7 +94,7 @@ class NodeOverride:
         return True
 
     @staticmethod
-    def from_dict(raw: Mapping[str, Any], where: str) -> "NodeOverride":
+    def from_dict(raw: Mapping[str, Any], where: str) -> NodeOverride:
         layers: list[int] = []
         if "layer" in raw:
             layers.append(raw["layer"])
@@ -108,7 +110,9 @@ class NodeOverride:
                 raise ConfigError(f"{where}: {key} must be a string")
         attrs = dict(raw.get("attributes", {}))
         attrs.update({k: v for k, v in raw.items() if k not in _SELECTOR_KEYS and k != "attributes"})
-        return NodeOverride(validate_attributes(attrs, where), raw.get("name"), raw.get("regex"), tuple(layers), enabled)
+        return NodeOverride(
+            validate_attributes(attrs, where), raw.get("name"), raw.get("regex"), tuple(layers), enabled
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -144,7 +148,7 @@ class SageConfig:
 
     # ------------------------------------------------------------------------------------ loading
     @staticmethod
-    def from_dict(raw: Mapping[str, Any]) -> "SageConfig":
+    def from_dict(raw: Mapping[str, Any]) -> SageConfig:
         unknown = set(raw) - {"defaults", "override", "overrides"}
         if unknown:
             raise ConfigError(f"unknown top-level config key(s) {sorted(unknown)}; expected defaults, override")
@@ -155,7 +159,7 @@ class SageConfig:
         )
 
     @staticmethod
-    def from_file(path: str | Path) -> "SageConfig":
+    def from_file(path: str | Path) -> SageConfig:
         path = Path(path)
         text = path.read_text()
         try:
@@ -167,7 +171,7 @@ class SageConfig:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
 
-    def with_defaults(self, **attrs: Any) -> "SageConfig":
+    def with_defaults(self, **attrs: Any) -> SageConfig:
         """A copy whose defaults are updated with ``attrs`` (None values ignored)."""
         merged = dict(self.defaults)
         merged.update({k: v for k, v in attrs.items() if v is not None})

@@ -7,6 +7,7 @@ MatMul, GPT-2's ``Where`` causal bias). The walk is explicit: from the Softmax d
 MatMul, up to the Q·Kᵀ MatMul, then each operand back to a tensor the op can take. Every step
 checks what it relies on and raises ``Reject`` with the reason otherwise.
 """
+
 from __future__ import annotations
 
 import logging
@@ -138,8 +139,18 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
 
     replaced = [qk, *before, softmax, *after, pv]
     structural: dict[str, int | float | str] = {"scale": scale, "is_causal": is_causal, "layout": layout}
-    site = AttentionSite(FORM, softmax, replaced, pv.outputs[0], _feed(q, layout), _feed(k, layout), _feed(v, layout),
-                         structural, dtype, notes=notes)
+    site = AttentionSite(
+        FORM,
+        softmax,
+        replaced,
+        pv.outputs[0],
+        _feed(q, layout),
+        _feed(k, layout),
+        _feed(v, layout),
+        structural,
+        dtype,
+        notes=notes,
+    )
     _place_output(index, site, pv)
     return site
 
@@ -162,9 +173,11 @@ def _operands(index: GraphIndex, tensor: str, role: str, head_dim: Poly | None) 
     return result
 
 
-def _choose_operands(q_all: list[Operand], k_all: list[Operand], v_all: list[Operand],
-                     options: MatchOptions) -> tuple[Operand, Operand, Operand, str]:
+def _choose_operands(
+    q_all: list[Operand], k_all: list[Operand], v_all: list[Operand], options: MatchOptions
+) -> tuple[Operand, Operand, Operand, str]:
     """BSNH when every operand has a BSNH base (and it is preferred), else BNSH bases where possible."""
+
     def pick(cands: list[Operand], perm: tuple[int, ...]) -> Operand | None:
         return next((c for c in cands if c.perm == perm), None)
 
@@ -221,7 +234,9 @@ def _walk_probabilities(index: GraphIndex, softmax: Node, notes: list[str]) -> t
             t = guard[1].outputs[0]
             continue
         if len(users) != 1:
-            raise Reject(f"attention probabilities '{t}' have {len(users)} consumers ({', '.join(u.label for u in users)})")
+            raise Reject(
+                f"attention probabilities '{t}' have {len(users)} consumers ({', '.join(u.label for u in users)})"
+            )
         c = users[0]
         if c.op == "Cast" and c.attr("to") in FLOAT_TYPES:
             between.append(c)
@@ -315,7 +330,10 @@ def _score_factor(index: GraphIndex, node: Node) -> tuple[str, Factor]:
             continue
         rank = index.rank(data)
         if rank is None or not is_single_element(index, factor, max_rank=rank):
-            reasons.append(f"{node.op} '{node.label}' scales the scores by a non-scalar tensor '{factor}' (shape {index.dims(factor)})")
+            reasons.append(
+                f"{node.op} '{node.label}' scales the scores by a non-scalar tensor '{factor}' "
+                f"(shape {index.dims(factor)})"
+            )
             continue
         head_dims = _head_dim_for(index, data)
         try:
@@ -380,8 +398,10 @@ def _check_same_shape(index: GraphIndex, node: Node, scores: str) -> None:
             raise Reject(f"{node.op} '{node.label}' may broadcast the scores to a larger shape ({other}: {dims})")
         for have, want in zip(reversed(dims), reversed(src)):
             if have != _ONE and have != want:
-                raise Reject(f"{node.op} '{node.label}': '{other}' of shape {dims} does not provably broadcast "
-                             f"to the scores' {src}")
+                raise Reject(
+                    f"{node.op} '{node.label}': '{other}' of shape {dims} does not provably broadcast "
+                    f"to the scores' {src}"
+                )
 
 
 def _check_mask(index: GraphIndex, check: _MaskCheck, score_dims: tuple[Poly, ...], head_dim: Poly) -> MaskVerdict:

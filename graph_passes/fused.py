@@ -6,11 +6,12 @@
 * com.microsoft ``GroupQueryAttention``: a prompt without cache, rotary, window, softcap or extra
   inputs, whose ``seqlens_k``/``total_sequence_length`` provably say "no padding".
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from onnx import TensorProto
 
@@ -97,8 +98,11 @@ def _scale(node: Node) -> float:
 
 
 def _causal(q_seq: Poly, kv_seq: Poly, what: str) -> None:
-    _require(q_seq == kv_seq, f"{what} with Sq = {q_seq}, Skv = {kv_seq} not provably equal "
-                              "(bottom-right alignment would differ from the op's top-left causal)")
+    _require(
+        q_seq == kv_seq,
+        f"{what} with Sq = {q_seq}, Skv = {kv_seq} not provably equal "
+        "(bottom-right alignment would differ from the op's top-left causal)",
+    )
 
 
 # ------------------------------------------------------------------------------ ONNX Attention
@@ -124,7 +128,10 @@ def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> Att
     else:
         nq, nkv = node.attr("q_num_heads", 0), node.attr("kv_num_heads", 0)
         _require(bool(nq) and bool(nkv), "3-D Attention without q_num_heads/kv_num_heads")
-        _require(k[2] * nq == q[2] * nkv, f"Q hidden {q[2]} / {nq} heads and K hidden {k[2]} / {nkv} heads give different head sizes")
+        _require(
+            k[2] * nq == q[2] * nkv,
+            f"Q hidden {q[2]} / {nq} heads and K hidden {k[2]} / {nkv} heads give different head sizes",
+        )
         _require(v[2] == k[2], f"V hidden {v[2]} differs from K hidden {k[2]} (the op needs Dv = D)")
         structural.update(q_num_heads=int(nq), kv_num_heads=int(nkv))
         score_dims = (q[0], Poly.const(int(nq)), q[1], k[1])
@@ -139,8 +146,19 @@ def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> Att
     if node.attr("softmax_precision") is not None:
         notes.append("softmax_precision ignored: the op's softmax is float32")
     structural["is_causal"] = is_causal
-    return AttentionSite(ONNX_ATTENTION, node, [node], node.outputs[0], OpInput(node.input(0)), OpInput(node.input(1)),
-                         OpInput(node.input(2)), structural, dtype, out_dims=index.dims(node.outputs[0]), notes=notes)
+    return AttentionSite(
+        ONNX_ATTENTION,
+        node,
+        [node],
+        node.outputs[0],
+        OpInput(node.input(0)),
+        OpInput(node.input(1)),
+        OpInput(node.input(2)),
+        structural,
+        dtype,
+        out_dims=index.dims(node.outputs[0]),
+        notes=notes,
+    )
 
 
 def _mask_input(index: GraphIndex, mask: str, score_dims: tuple[Poly, ...], notes: list[str]) -> int:
@@ -158,8 +176,18 @@ def _mask_input(index: GraphIndex, mask: str, score_dims: tuple[Poly, ...], note
 # ------------------------------------------------------------------------- MultiHeadAttention
 def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) -> AttentionSite:
     _require(bool(node.input(1)) and bool(node.input(2)), "packed QKV/KV input (key or value absent)")
-    _no_inputs(node, {3: "bias", 4: "key_padding_mask", 5: "attention_bias", 6: "past_key", 7: "past_value",
-                      8: "past_sequence_length", 9: "cache_indirection"})
+    _no_inputs(
+        node,
+        {
+            3: "bias",
+            4: "key_padding_mask",
+            5: "attention_bias",
+            6: "past_key",
+            7: "past_value",
+            8: "past_sequence_length",
+            9: "cache_indirection",
+        },
+    )
     _unused_outputs(index, node, {1: "present_key", 2: "present_value", 3: "qk"})
     q = _dims(index, node.input(0), "query", (3,))
     k = _dims(index, node.input(1), "key", (3,))
@@ -172,20 +200,53 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
     is_causal = int(node.attr("unidirectional", 0))
     if is_causal:
         _causal(q[1], k[1], "unidirectional = 1")
-    structural: dict[str, int | float | str] = {"scale": _scale(node), "is_causal": is_causal,
-                                                "q_num_heads": heads, "kv_num_heads": heads}
-    return AttentionSite(MHA, node, [node], node.outputs[0], OpInput(node.input(0)), OpInput(node.input(1)),
-                         OpInput(node.input(2)), structural, dtype, out_dims=index.dims(node.outputs[0]))
+    structural: dict[str, int | float | str] = {
+        "scale": _scale(node),
+        "is_causal": is_causal,
+        "q_num_heads": heads,
+        "kv_num_heads": heads,
+    }
+    return AttentionSite(
+        MHA,
+        node,
+        [node],
+        node.outputs[0],
+        OpInput(node.input(0)),
+        OpInput(node.input(1)),
+        OpInput(node.input(2)),
+        structural,
+        dtype,
+        out_dims=index.dims(node.outputs[0]),
+    )
 
 
 # ------------------------------------------------------------------------ GroupQueryAttention
 def _group_query_attention(index: GraphIndex, node: Node, options: FusedOptions) -> AttentionSite:
     _require(bool(node.input(1)) and bool(node.input(2)), "packed QKV input (key or value absent)")
-    _no_inputs(node, {3: "past_key", 4: "past_value", 7: "cos_cache", 8: "sin_cache", 9: "position_ids",
-                      10: "attention_bias", 11: "head_sink", 12: "k_scale", 13: "v_scale", 14: "q_norm_weight",
-                      15: "k_norm_weight"})
+    _no_inputs(
+        node,
+        {
+            3: "past_key",
+            4: "past_value",
+            7: "cos_cache",
+            8: "sin_cache",
+            9: "position_ids",
+            10: "attention_bias",
+            11: "head_sink",
+            12: "k_scale",
+            13: "v_scale",
+            14: "q_norm_weight",
+            15: "k_norm_weight",
+        },
+    )
     _unused_outputs(index, node, {1: "present_key", 2: "present_value", 3: "output_qk"})
-    for attr, off in (("do_rotary", 0), ("local_window_size", -1), ("softcap", 0.0), ("smooth_softmax", 0), ("qk_output", 0)):
+    for attr, off in (
+        ("do_rotary", 0),
+        ("local_window_size", -1),
+        ("softcap", 0.0),
+        ("smooth_softmax", 0),
+        ("qk_output", 0),
+    ):
         _require(node.attr(attr, off) in (off, None), f"{attr} = {node.attr(attr)}")
     q = _dims(index, node.input(0), "query", (3,))
     k = _dims(index, node.input(1), "key", (3,))
@@ -200,17 +261,38 @@ def _group_query_attention(index: GraphIndex, node: Node, options: FusedOptions)
     is_causal = int(node.attr("causal", 1))
     if is_causal:
         _causal(q[1], k[1], "causal GroupQueryAttention")
-    structural: dict[str, int | float | str] = {"scale": _scale(node), "is_causal": is_causal,
-                                                "q_num_heads": nq, "kv_num_heads": nkv}
-    return AttentionSite(GQA, node, [node], node.outputs[0], OpInput(node.input(0)), OpInput(node.input(1)),
-                         OpInput(node.input(2)), structural, dtype, out_dims=index.dims(node.outputs[0]), notes=notes)
+    structural: dict[str, int | float | str] = {
+        "scale": _scale(node),
+        "is_causal": is_causal,
+        "q_num_heads": nq,
+        "kv_num_heads": nkv,
+    }
+    return AttentionSite(
+        GQA,
+        node,
+        [node],
+        node.outputs[0],
+        OpInput(node.input(0)),
+        OpInput(node.input(1)),
+        OpInput(node.input(2)),
+        structural,
+        dtype,
+        out_dims=index.dims(node.outputs[0]),
+        notes=notes,
+    )
 
 
 def _check_unpadded(index: GraphIndex, node: Node, kv_seq: Poly, options: FusedOptions, notes: list[str]) -> None:
     """seqlens_k[b] = Skv − 1 for every b and total_sequence_length = Skv: no padding, no past."""
     seqlens, total = index.sym_value(node.input(5)), index.sym_value(node.input(6))
-    proven = (seqlens is not None and len(seqlens) > 0 and all(s == kv_seq - 1 for s in seqlens)
-              and total is not None and len(total) == 1 and total[0] == kv_seq)
+    proven = (
+        seqlens is not None
+        and len(seqlens) > 0
+        and all(s == kv_seq - 1 for s in seqlens)
+        and total is not None
+        and len(total) == 1
+        and total[0] == kv_seq
+    )
     if proven:
         notes.append("seqlens_k = Skv − 1 and total_sequence_length = Skv: unpadded prompt")
         return
@@ -219,5 +301,7 @@ def _check_unpadded(index: GraphIndex, node: Node, kv_seq: Poly, options: FusedO
         return
     sources = sorted(index.graph_input_ancestors(node.input(5)) | index.graph_input_ancestors(node.input(6)))
     where = f" (from graph input(s) {', '.join(sources)})" if sources else ""
-    raise Reject(f"seqlens_k/total_sequence_length not provably Skv − 1 / Skv{where}: padding or a past would be "
-                 "ignored; pass assume_unpadded_gqa to rewrite anyway")
+    raise Reject(
+        f"seqlens_k/total_sequence_length not provably Skv − 1 / Skv{where}: padding or a past would be "
+        "ignored; pass assume_unpadded_gqa to rewrite anyway"
+    )

@@ -7,12 +7,14 @@ propagation), completed where it left a dimension unknown by a few local rules; 
 tensors are evaluated symbolically (``Shape → Slice → Concat`` gives polynomials over the named
 dimensions); small constant subgraphs are evaluated with ``onnx.reference``.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -23,18 +25,79 @@ from .symbolic import Poly, product
 log = logging.getLogger(__name__)
 
 #: Ops never evaluated as constants even when every input is constant.
-_NON_DETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+_NON_DETERMINISTIC = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+}
 #: Largest constant (elements) the index will materialize.
 _MAX_CONST_ELEMENTS = 1 << 24
 
-FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", TensorProto.BFLOAT16: "bfloat16", TensorProto.DOUBLE: "float64"}
-INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8,
-             TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
-_UNARY_SAME_SHAPE = {"Cast", "CastLike", "Identity", "Softmax", "LogSoftmax", "IsNaN", "IsInf", "Not", "Neg", "Sqrt",
-                     "Reciprocal", "Exp", "Log", "Abs", "Relu", "Sigmoid", "Tanh", "Erf", "Dropout", "Trilu",
-                     "LayerNormalization", "SimplifiedLayerNormalization", "Gelu", "Softplus", "Elu", "LeakyRelu"}
-_BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And",
-              "Or", "Xor", "Max", "Min", "Where"}
+FLOAT_TYPES: dict[int, str] = {
+    TensorProto.FLOAT: "float32",
+    TensorProto.FLOAT16: "float16",
+    TensorProto.BFLOAT16: "bfloat16",
+    TensorProto.DOUBLE: "float64",
+}
+INT_TYPES = {
+    TensorProto.INT64,
+    TensorProto.INT32,
+    TensorProto.INT16,
+    TensorProto.INT8,
+    TensorProto.UINT8,
+    TensorProto.UINT16,
+    TensorProto.UINT32,
+    TensorProto.UINT64,
+}
+_UNARY_SAME_SHAPE = {
+    "Cast",
+    "CastLike",
+    "Identity",
+    "Softmax",
+    "LogSoftmax",
+    "IsNaN",
+    "IsInf",
+    "Not",
+    "Neg",
+    "Sqrt",
+    "Reciprocal",
+    "Exp",
+    "Log",
+    "Abs",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Erf",
+    "Dropout",
+    "Trilu",
+    "LayerNormalization",
+    "SimplifiedLayerNormalization",
+    "Gelu",
+    "Softplus",
+    "Elu",
+    "LeakyRelu",
+}
+_BROADCAST = {
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "And",
+    "Or",
+    "Xor",
+    "Max",
+    "Min",
+    "Where",
+}
 
 
 @dataclass(eq=False)
@@ -290,19 +353,20 @@ class GraphIndex:
                 return None
             return broadcast_dims([list(d), list(target)])
         if op == "Gather":
-            data, idx = self.dims(p.input(0)), self.dims(p.input(1))
-            if data is None or idx is None:
+            data_dims, index_dims = self.dims(p.input(0)), self.dims(p.input(1))
+            if data_dims is None or index_dims is None:
                 return None
-            axis = p.attr("axis", 0) % len(data)
-            return list(data[:axis]) + list(idx) + list(data[axis + 1:])
+            axis = p.attr("axis", 0) % len(data_dims)
+            gathered: list[Poly | None] = [*data_dims[:axis], *index_dims, *data_dims[axis + 1 :]]
+            return gathered
         if op == "Slice":
             return self._slice_dims(p)
         if op == "MatMul":
-            a, b = self.dims(p.input(0)), self.dims(p.input(1))
-            if a is None or b is None or len(a) < 2 or len(b) < 2:
+            lhs, rhs = self.dims(p.input(0)), self.dims(p.input(1))
+            if lhs is None or rhs is None or len(lhs) < 2 or len(rhs) < 2:
                 return None
-            batch = broadcast_dims([list(a[:-2]), list(b[:-2])])
-            return None if batch is None else batch + [a[-2], b[-1]]
+            batch = broadcast_dims([list(lhs[:-2]), list(rhs[:-2])])
+            return None if batch is None else batch + [lhs[-2], rhs[-1]]
         return None
 
     def _slice_dims(self, p: Node) -> list[Poly | None] | None:
@@ -413,7 +477,10 @@ class GraphIndex:
             return np.array(shape[slice(start, end)], dtype=np.int64)
         declared = self._declared_dims(name)
         if declared is not None and all(d is not None and d.is_const for d in declared):
-            if int(np.prod([d.value for d in declared])) > _MAX_CONST_ELEMENTS:  # type: ignore[misc]
+            count = 1
+            for entry in declared:
+                count *= int(entry.value or 0) if entry is not None else 1
+            if count > _MAX_CONST_ELEMENTS:
                 return None
         feeds: dict[str, np.ndarray] = {}
         for i in node.inputs:
@@ -451,7 +518,12 @@ class GraphIndex:
     def _sym_value(self, name: str) -> list[Poly | None] | None:
         if name in self._maybe_const:
             v = self.const_value(name)
-            if v is not None and v.ndim <= 1 and v.size <= 64 and (np.issubdtype(v.dtype, np.integer) or v.dtype == np.bool_):
+            if (
+                v is not None
+                and v.ndim <= 1
+                and v.size <= 64
+                and (np.issubdtype(v.dtype, np.integer) or v.dtype == np.bool_)
+            ):
                 return [Poly.const(int(x)) for x in np.ravel(v)]
         p = self.producer.get(name)
         if p is None or p.domain not in ("", "ai.onnx"):
@@ -467,11 +539,11 @@ class GraphIndex:
             return None if d is None else [product(d)]
         if op == "Concat":
             out: list[Poly | None] = []
-            for i in p.inputs:
-                v = self.sym_value(i)
-                if v is None:
+            for part_name in p.inputs:
+                part = self.sym_value(part_name)
+                if part is None:
                     return None
-                out.extend(v)
+                out.extend(part)
             return out
         if op in ("Unsqueeze", "Squeeze", "Identity", "Reshape", "Flatten", "Cast"):
             if op == "Cast" and p.attr("to") not in INT_TYPES:
@@ -507,14 +579,15 @@ class GraphIndex:
             n = max(len(c), len(a), len(b))
             if any(len(x) not in (1, n) for x in (c, a, b)):
                 return None
-            out = []
-            for i in range(n):
-                ci = c[i if len(c) > 1 else 0]
+            picked: list[Poly | None] = []
+            for pos in range(n):
+                ci = c[pos if len(c) > 1 else 0]
                 if ci is None or not ci.is_const:
-                    out.append(None)
+                    picked.append(None)
                 else:
-                    out.append((a if ci.value else b)[i if len((a if ci.value else b)) > 1 else 0])
-            return out
+                    src = a if ci.value else b
+                    picked.append(src[pos if len(src) > 1 else 0])
+            return picked
         if op == "ConstantOfShape":
             shape = self.sym_value(p.input(0))
             value = p.attr("value")
@@ -537,14 +610,19 @@ class GraphIndex:
             starts, ends = list(np.ravel(vals[0])), list(np.ravel(vals[1]))
             axes = None if vals[2] is None else list(np.ravel(vals[2]))
             steps = None if vals[3] is None else list(np.ravel(vals[3]))
-        if starts is None or ends is None or len(starts) != 1 or (axes is not None and [int(a) for a in axes] not in ([0], [-1])):
+        if (
+            starts is None
+            or ends is None
+            or len(starts) != 1
+            or (axes is not None and [int(a) for a in axes] not in ([0], [-1]))
+        ):
             return None
         step = 1 if not steps else int(steps[0])
         if step not in (1, -1):
             return None
         n = len(data)
         s, e = _clamp_slice(int(starts[0]), int(ends[0]), n, step)
-        return data[s:e:step] if step == 1 else data[s:(None if e < 0 else e):step]
+        return data[s:e:step] if step == 1 else data[s : (None if e < 0 else e) : step]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -596,7 +674,9 @@ def _elementwise(op: str, a: list[Poly | None], b: list[Poly | None]) -> list[Po
                 out.append(Poly.const(1))
             elif x.is_const and y.is_const:
                 out.append(Poly.const(0))
-            elif (x.is_dim_like() and y.is_const and (y.value or 0) < 0) or (y.is_dim_like() and x.is_const and (x.value or 0) < 0):
+            elif (x.is_dim_like() and y.is_const and (y.value or 0) < 0) or (
+                y.is_dim_like() and x.is_const and (x.value or 0) < 0
+            ):
                 out.append(Poly.const(0))
             else:
                 out.append(None)
@@ -629,10 +709,14 @@ def _constant_attr(node: onnx.NodeProto) -> np.ndarray | None:
     return None
 
 
-def _run_single_node(node: onnx.NodeProto, feeds: dict[str, np.ndarray], opsets: Iterable[onnx.OperatorSetIdProto]) -> list[np.ndarray]:
+def _run_single_node(
+    node: onnx.NodeProto, feeds: dict[str, np.ndarray], opsets: Iterable[onnx.OperatorSetIdProto]
+) -> list[np.ndarray]:
     from onnx.reference import ReferenceEvaluator
 
-    inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for k, v in feeds.items()]
+    inputs = [
+        helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for k, v in feeds.items()
+    ]
     outputs = [helper.make_value_info(o, onnx.TypeProto()) for o in node.output if o]
     graph = helper.make_graph([node], "const_eval", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[o for o in opsets if (o.domain or "") in ("", "ai.onnx")])
@@ -647,7 +731,13 @@ def _has_subgraph(node: onnx.NodeProto) -> bool:
 def _subgraph_references(node: onnx.NodeProto) -> Iterator[str]:
     """Outer-scope names a node's subgraphs read (they count as consumers)."""
     for a in node.attribute:
-        graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs) if a.type == onnx.AttributeProto.GRAPHS else []
+        graphs = (
+            [a.g]
+            if a.type == onnx.AttributeProto.GRAPH
+            else list(a.graphs)
+            if a.type == onnx.AttributeProto.GRAPHS
+            else []
+        )
         for g in graphs:
             local = {i.name for i in g.input} | {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
             for n in g.node:

@@ -14,6 +14,7 @@ Masked positions must carry -inf or a large negative value (≤ ``MASKED_THRESHO
 scaling): a finite "-10000" removes a key from the softmax exactly as -inf does once the row's
 other scores are within ~10⁴ of each other, which holds for any trained model's logits.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ class Pattern:
     rows: Poly | None = None
     cols: Poly | None = None
 
-    def negate(self) -> "Pattern":
+    def negate(self) -> Pattern:
         flip: dict[str, PatternKind] = {"all": "none", "none": "all", "tril": "not_tril", "not_tril": "tril"}
         return replace(self, kind=flip[self.kind])
 
@@ -81,8 +82,14 @@ def additive_mask(index: GraphIndex, name: str, score_dims: tuple[Poly, ...], po
     raise MaskUnsupported(_unsupported_reason(index, name, "additive mask"))
 
 
-def select_mask(index: GraphIndex, cond: str, keep_when_true: bool, masked_value: float | None,
-                score_dims: tuple[Poly, ...], post_factor: float | None) -> MaskVerdict:
+def select_mask(
+    index: GraphIndex,
+    cond: str,
+    keep_when_true: bool,
+    masked_value: float | None,
+    score_dims: tuple[Poly, ...],
+    post_factor: float | None,
+) -> MaskVerdict:
     """``Where(cond, scores, masked_value)`` (keep_when_true) or ``Where(cond, masked_value, scores)``."""
     if masked_value is None or not _is_masked(masked_value, post_factor):
         raise MaskUnsupported(f"Where on the scores fills {masked_value!r}, not -inf or a large negative value")
@@ -205,7 +212,9 @@ def _and(a: Pattern, b: Pattern) -> Pattern:
 
 
 def _merge_extent(p: Pattern, other: Pattern) -> Pattern:
-    return replace(p, rows=p.rows if p.rows is not None else other.rows, cols=p.cols if p.cols is not None else other.cols)
+    return replace(
+        p, rows=p.rows if p.rows is not None else other.rows, cols=p.cols if p.cols is not None else other.cols
+    )
 
 
 def _slice_of_buffer(index: GraphIndex, node) -> Pattern:  # type: ignore[no-untyped-def]
@@ -295,7 +304,9 @@ def _verdict(pattern: Pattern, score_dims: tuple[Poly, ...], source: str) -> Mas
         if pattern.k != _ZERO:
             raise MaskUnsupported(f"{source}: causal mask with diagonal offset {pattern.k} (not top-left aligned)")
         if pattern.rows != sq or pattern.cols != skv:
-            raise MaskUnsupported(f"{source}: causal mask extent ({pattern.rows}, {pattern.cols}) not provably (Sq, Skv) = ({sq}, {skv})")
+            raise MaskUnsupported(
+                f"{source}: causal mask extent ({pattern.rows}, {pattern.cols}) not provably (Sq, Skv) = ({sq}, {skv})"
+            )
         return MaskVerdict(True, f"{source} is causal (j ≤ i) over ({sq}, {skv})")
     raise MaskUnsupported(f"{source} masks every position or keeps only the upper triangle")
 
@@ -309,7 +320,9 @@ def _tensor_value(t):  # type: ignore[no-untyped-def]
 def _unsupported_reason(index: GraphIndex, name: str, what: str) -> str:
     inputs = sorted(index.graph_input_ancestors(name))
     if inputs:
-        return f"{what} depends on graph input(s) {', '.join(inputs)} (e.g. a padding mask); masks are not supported yet"
+        return (
+            f"{what} depends on graph input(s) {', '.join(inputs)} (e.g. a padding mask); masks are not supported yet"
+        )
     p = index.node_of(name)
     how = f"{p.op} '{p.label}'" if p is not None else f"'{name}'"
     return f"{what} produced by {how} is not a recognised empty/causal construction"

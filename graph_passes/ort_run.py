@@ -1,13 +1,15 @@
 """Running a model before and after the rewrite through ONNX Runtime: inputs, sessions, fidelity, latency."""
+
 from __future__ import annotations
 
 import logging
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -53,7 +55,9 @@ def random_inputs(
     shapes = dict(shapes or {})
     feeds: dict[str, np.ndarray] = {}
     for name, elem, declared in input_specs(model):
-        shape = list(shapes.get(name) or [d if isinstance(d, int) else dims.get(d or "", default_dim) for d in declared])
+        shape = list(
+            shapes.get(name) or [d if isinstance(d, int) else dims.get(d or "", default_dim) for d in declared]
+        )
         np_type = helper.tensor_dtype_to_np_dtype(elem) if elem != TensorProto.BFLOAT16 else np.float32
         if elem == TensorProto.BOOL:
             feeds[name] = np.ones(shape, dtype=bool)
@@ -99,8 +103,9 @@ class Timing:
     runs: int
 
 
-def run_and_time(session: Any, feeds: Mapping[str, np.ndarray], repeat: int, label: str,
-                 progress: Progress | None = None) -> tuple[list[np.ndarray], Timing]:
+def run_and_time(
+    session: Any, feeds: Mapping[str, np.ndarray], repeat: int, label: str, progress: Progress | None = None
+) -> tuple[list[np.ndarray], Timing]:
     """One warm-up run (its outputs are returned) and ``repeat`` timed runs."""
     prepared = prepare_feeds(session, feeds)
     outputs = [np.asarray(o, dtype=np.float32) if _is_float(o) else np.asarray(o) for o in session.run(None, prepared)]
@@ -126,11 +131,17 @@ class OutputComparison:
     equal: bool | None = None  # for non-float outputs
 
 
-def compare_outputs(names: Sequence[str], ref: Sequence[np.ndarray], out: Sequence[np.ndarray]) -> list[OutputComparison]:
+def compare_outputs(
+    names: Sequence[str], ref: Sequence[np.ndarray], out: Sequence[np.ndarray]
+) -> list[OutputComparison]:
     result = []
     for name, r, o in zip(names, ref, out):
         if _is_float(r) and _is_float(o) and r.shape == o.shape:
-            result.append(OutputComparison(name, fidelity(o, r), float(np.max(np.abs(o.astype(np.float64) - r))) if r.size else 0.0))
+            result.append(
+                OutputComparison(
+                    name, fidelity(o, r), float(np.max(np.abs(o.astype(np.float64) - r))) if r.size else 0.0
+                )
+            )
         else:
             result.append(OutputComparison(name, None, None, bool(np.array_equal(r, o))))
     return result

@@ -1,4 +1,5 @@
 """The pass pipeline: infer shapes → find attention sites → resolve config → rewrite → validate."""
+
 from __future__ import annotations
 
 import copy
@@ -54,11 +55,20 @@ def skeleton(model: onnx.ModelProto, max_bytes: int = 1 << 16) -> onnx.ModelProt
     """
     g = model.graph
     small = [t for t in g.initializer if len(t.raw_data) <= max_bytes and len(t.float_data) <= max_bytes // 4]
-    large = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
-             for t in g.initializer if len(t.raw_data) > max_bytes or len(t.float_data) > max_bytes // 4]
+    large = [
+        onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+        for t in g.initializer
+        if len(t.raw_data) > max_bytes or len(t.float_data) > max_bytes // 4
+    ]
     declared = {i.name for i in g.input}
-    graph = onnx.helper.make_graph(list(g.node), g.name, list(g.input) + [v for v in large if v.name not in declared],
-                                   list(g.output), small, value_info=list(g.value_info))
+    graph = onnx.helper.make_graph(
+        list(g.node),
+        g.name,
+        list(g.input) + [v for v in large if v.name not in declared],
+        list(g.output),
+        small,
+        value_info=list(g.value_info),
+    )
     out = onnx.helper.make_model(graph, opset_imports=list(model.opset_import), functions=list(model.functions))
     out.ir_version = model.ir_version
     return out
@@ -104,8 +114,13 @@ def rewrite_model(
     if not inplace:
         model = copy.deepcopy(model)
     index, sites = find_attention(model, options)
-    report = ModelReport(name, index.opset, SCHEMA.domain, SCHEMA.version,
-                         existing_sage_nodes=[n.name or n.op_type for n in existing_sage_nodes(model)])
+    report = ModelReport(
+        name,
+        index.opset,
+        SCHEMA.domain,
+        SCHEMA.version,
+        existing_sage_nodes=[n.name or n.op_type for n in existing_sage_nodes(model)],
+    )
     names = _Names(model)
     plans: list[PlannedRewrite] = []
     for i, site in enumerate(sites):
@@ -121,8 +136,9 @@ def rewrite_model(
 
 
 def _plan(site: Site, i: int, config: SageConfig, names: _Names) -> tuple[PlannedRewrite | None, SiteReport]:
-    entry = SiteReport(index=i, form=site.form, anchor=site.anchor.label, nodes=site.names,
-                       rewritten=False, notes=list(site.notes))
+    entry = SiteReport(
+        index=i, form=site.form, anchor=site.anchor.label, nodes=site.names, rewritten=False, notes=list(site.notes)
+    )
     if not isinstance(site, AttentionSite):
         entry.reason = site.reason
         log.info("site %d (%s at %s) untouched: %s", i, site.form, site.anchor.label, site.reason)
@@ -137,8 +153,10 @@ def _plan(site: Site, i: int, config: SageConfig, names: _Names) -> tuple[Planne
     entry.rewritten = True
     entry.sage_node = node_name
     entry.attributes = attrs
-    entry.inputs = {role: op.tensor + ("" if op.perm is None else f" (Transpose {list(op.perm)})")
-                    for role, op in (("query", site.q), ("key", site.k), ("value", site.v))}
+    entry.inputs = {
+        role: op.tensor + ("" if op.perm is None else f" (Transpose {list(op.perm)})")
+        for role, op in (("query", site.q), ("key", site.k), ("value", site.v))
+    }
     entry.output = site.output
     return PlannedRewrite(site, node_name, dict(resolved.attributes)), entry
 
@@ -161,14 +179,20 @@ def save_model(model: onnx.ModelProto, path: str | Path) -> None:
     """Save; weights go to an external-data file next to ``path`` when the model exceeds 2 GiB."""
     path = Path(path)
     if approx_size(model) > _PROTOBUF_LIMIT:
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=path.name + ".data")
+        onnx.save_model(
+            model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data"
+        )
     else:
         onnx.save_model(model, str(path))
 
 
-def rewrite_file(src: str | Path, dst: str | Path, config: SageConfig | None = None,
-                 options: RewriteOptions = RewriteOptions(), report_path: str | Path | None = None) -> ModelReport:
+def rewrite_file(
+    src: str | Path,
+    dst: str | Path,
+    config: SageConfig | None = None,
+    options: RewriteOptions = RewriteOptions(),
+    report_path: str | Path | None = None,
+) -> ModelReport:
     model = load_model(src)
     rewritten, report = rewrite_model(model, config, options, name=Path(src).name, inplace=True)
     save_model(rewritten, dst)

@@ -1,4 +1,5 @@
 """Per-model report of the rewrite: every attention site, what was done with it, and why."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,10 @@ class ModelReport:
         return [s for s in self.sites if not s.rewritten]
 
     def summary(self) -> str:
-        return (f"{self.model}: {len(self.sites)} attention site(s), {len(self.rewritten)} rewritten, "
-                f"{len(self.untouched)} untouched")
+        return (
+            f"{self.model}: {len(self.sites)} attention site(s), {len(self.rewritten)} rewritten, "
+            f"{len(self.untouched)} untouched"
+        )
 
     # ---------------------------------------------------------------------------------- formats
     def to_dict(self) -> dict[str, Any]:
@@ -59,10 +62,14 @@ class ModelReport:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def to_markdown(self) -> str:
-        lines = [f"# SageAttention rewrite report: {self.model}", "",
-                 f"- default-domain opset {self.opset}; custom domain `{self.domain}` version {self.domain_version}",
-                 f"- {len(self.sites)} attention site(s): **{len(self.rewritten)} rewritten**, {len(self.untouched)} untouched",
-                 f"- shape inference after the rewrite: {self.shape_inference}"]
+        lines = [
+            f"# SageAttention rewrite report: {self.model}",
+            "",
+            f"- default-domain opset {self.opset}; custom domain `{self.domain}` version {self.domain_version}",
+            f"- {len(self.sites)} attention site(s): **{len(self.rewritten)} rewritten**, "
+            f"{len(self.untouched)} untouched",
+            f"- shape inference after the rewrite: {self.shape_inference}",
+        ]
         if self.existing_sage_nodes:
             lines.append(f"- SageAttention nodes already present: {', '.join(self.existing_sage_nodes)}")
         lines += [f"- {m}" for m in self.messages]

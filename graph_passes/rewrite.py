@@ -6,6 +6,7 @@ replaced nodes are dropped; then every producer that fed only removed nodes is r
 transitively (initializers likewise). Nothing else in the graph changes. The custom domain's
 opset import is added, and value_info is written for the new tensors whose shapes are known.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,9 @@ class _Names:
 
     def __init__(self, model: onnx.ModelProto) -> None:
         g = model.graph
-        self.taken = {n.name for n in g.node} | {o for n in g.node for o in n.output} | {n for n in (i.name for i in g.input)}
+        self.taken = (
+            {n.name for n in g.node} | {o for n in g.node for o in n.output} | {n for n in (i.name for i in g.input)}
+        )
         self.taken |= {t.name for t in g.initializer}
 
     def fresh(self, base: str) -> str:
@@ -95,7 +98,9 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
     touched = {i for n in index.nodes if n.index in removed for i in n.inputs}
     live = {i for n in g.node for i in n.input} | {r for n in g.node for r in _subgraph_references(n)} | outputs
     declared_inputs = {i.name for i in g.input}
-    dead_inits = [t for t in g.initializer if t.name in touched and t.name not in live and t.name not in declared_inputs]
+    dead_inits = [
+        t for t in g.initializer if t.name in touched and t.name not in live and t.name not in declared_inputs
+    ]
     for t in dead_inits:
         g.initializer.remove(t)
     produced = {o for n in g.node for o in n.output} | {i.name for i in g.input} | {t.name for t in g.initializer}
@@ -107,25 +112,43 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
         g.value_info.remove(vi)
     g.value_info.extend(new_value_info)
     _ensure_opset(model)
-    log.info("replaced %d attention site(s); removed %d node(s) and %d initializer(s)", len(plans), len(removed), len(dead_inits))
+    log.info(
+        "replaced %d attention site(s); removed %d node(s) and %d initializer(s)",
+        len(plans),
+        len(removed),
+        len(dead_inits),
+    )
 
 
-def _build_nodes(site: AttentionSite, plan: PlannedRewrite, index: GraphIndex,
-                 names: _Names) -> tuple[list[onnx.NodeProto], list[onnx.ValueInfoProto]]:
+def _build_nodes(
+    site: AttentionSite, plan: PlannedRewrite, index: GraphIndex, names: _Names
+) -> tuple[list[onnx.NodeProto], list[onnx.ValueInfoProto]]:
     nodes: list[onnx.NodeProto] = []
     infos: list[onnx.ValueInfoProto] = []
     feeds = []
     for role, operand in (("query", site.q), ("key", site.k), ("value", site.v)):
         src = index.dims(operand.tensor)
-        if src is not None and operand.tensor not in index.graph_inputs and operand.tensor not in index.initializers \
-                and _fully_known(src) and not _declared_fully(index, operand.tensor):
+        if (
+            src is not None
+            and operand.tensor not in index.graph_inputs
+            and operand.tensor not in index.initializers
+            and _fully_known(src)
+            and not _declared_fully(index, operand.tensor)
+        ):
             infos.append(_value_info(operand.tensor, site.dtype, src))  # helps runtimes' shape inference
         if operand.perm is None:
             feeds.append(operand.tensor)
             continue
         out = names.fresh(f"{plan.node_name}/{role}_bnsh")
-        nodes.append(helper.make_node("Transpose", [operand.tensor], [out], name=names.fresh(f"{plan.node_name}/transpose_{role}"),
-                                      perm=list(operand.perm)))
+        nodes.append(
+            helper.make_node(
+                "Transpose",
+                [operand.tensor],
+                [out],
+                name=names.fresh(f"{plan.node_name}/transpose_{role}"),
+                perm=list(operand.perm),
+            )
+        )
         feeds.append(out)
         if src is not None:
             infos.append(_value_info(out, site.dtype, tuple(src[p] for p in operand.perm)))
@@ -139,8 +162,15 @@ def _build_nodes(site: AttentionSite, plan: PlannedRewrite, index: GraphIndex,
     attrs.update(site.structural)
     nodes.append(make_sage_node(feeds, [op_out], name=plan.node_name, **attrs))
     if site.output_perm is not None:
-        nodes.append(helper.make_node("Transpose", [op_out], [site.output], name=names.fresh(f"{plan.node_name}/transpose_output"),
-                                      perm=list(site.output_perm)))
+        nodes.append(
+            helper.make_node(
+                "Transpose",
+                [op_out],
+                [site.output],
+                name=names.fresh(f"{plan.node_name}/transpose_output"),
+                perm=list(site.output_perm),
+            )
+        )
     if index.type_proto(site.output) is None and site.output_perm is None and site.out_dims is not None:
         infos.append(_value_info(site.output, site.dtype, site.out_dims))
     return nodes, infos
@@ -175,8 +205,12 @@ def _value_info(name: str, elem_type: int, dims: tuple[Poly, ...]) -> onnx.Value
     for d in dims:
         if d.is_const:
             shape.append(d.value)
-        elif len(d.terms) == 1 and next(iter(d.terms.items()))[1] == 1 and len(next(iter(d.terms))) == 1 \
-                and not _is_internal_symbol(next(iter(d.terms))[0]):
+        elif (
+            len(d.terms) == 1
+            and next(iter(d.terms.items()))[1] == 1
+            and len(next(iter(d.terms))) == 1
+            and not _is_internal_symbol(next(iter(d.terms))[0])
+        ):
             shape.append(next(iter(d.terms))[0])
         else:
             shape.append(None)
@@ -184,16 +218,26 @@ def _value_info(name: str, elem_type: int, dims: tuple[Poly, ...]) -> onnx.Value
 
 
 def _fully_known(dims: tuple[Poly, ...]) -> bool:
-    return all(d.is_const or (len(d.terms) == 1 and len(next(iter(d.terms))) == 1 and next(iter(d.terms.values())) == 1
-                              and not _is_internal_symbol(next(iter(d.terms))[0])) for d in dims)
+    return all(
+        d.is_const
+        or (
+            len(d.terms) == 1
+            and len(next(iter(d.terms))) == 1
+            and next(iter(d.terms.values())) == 1
+            and not _is_internal_symbol(next(iter(d.terms))[0])
+        )
+        for d in dims
+    )
 
 
 def _declared_fully(index: GraphIndex, name: str) -> bool:
     t = index.declared_types.get(name)
     if t is None or not t.tensor_type.HasField("shape"):
         return False
-    return all(d.HasField("dim_value") or (d.HasField("dim_param") and not _is_internal_symbol(d.dim_param))
-               for d in t.tensor_type.shape.dim)
+    return all(
+        d.HasField("dim_value") or (d.HasField("dim_param") and not _is_internal_symbol(d.dim_param))
+        for d in t.tensor_type.shape.dim
+    )
 
 
 def _is_internal_symbol(sym: str) -> bool:
@@ -205,6 +249,8 @@ def _ensure_opset(model: onnx.ModelProto) -> None:
     for o in model.opset_import:
         if o.domain == SCHEMA.domain:
             if o.version != SCHEMA.version:
-                raise ValueError(f"model imports {SCHEMA.domain} version {o.version}; this package writes version {SCHEMA.version}")
+                raise ValueError(
+                    f"model imports {SCHEMA.domain} version {o.version}; this package writes version {SCHEMA.version}"
+                )
             return
     model.opset_import.append(helper.make_opsetid(SCHEMA.domain, SCHEMA.version))

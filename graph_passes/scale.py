@@ -5,6 +5,7 @@ both Q and Kᵀ, where the scale itself may be computed at run time as ``1/√(S
 factor is evaluated here to ``coef · D^power``; the product of all factors then either is a number
 (written as the ``scale`` attribute) or exactly ``D^(-1/2)`` (the op's default, ``scale = 0``).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,16 +25,16 @@ class Factor:
     coef: float
     power: Fraction = Fraction(0)
 
-    def __mul__(self, other: "Factor") -> "Factor":
+    def __mul__(self, other: Factor) -> Factor:
         return Factor(self.coef * other.coef, self.power + other.power)
 
-    def __truediv__(self, other: "Factor") -> "Factor":
+    def __truediv__(self, other: Factor) -> Factor:
         return Factor(self.coef / other.coef, self.power - other.power)
 
-    def pow(self, p: Fraction) -> "Factor":
+    def pow(self, p: Fraction) -> Factor:
         return Factor(self.coef ** float(p), self.power * p)
 
-    def resolve(self, head_dim: Poly) -> "Factor":
+    def resolve(self, head_dim: Poly) -> Factor:
         """Substitute D when the head dimension is a known integer."""
         if self.power and head_dim.is_const and head_dim.value:
             return Factor(self.coef * float(head_dim.value) ** float(self.power))

@@ -1,4 +1,5 @@
 """What a matcher returns: a proven attention site (how to feed SageAttention) or a rejected one."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

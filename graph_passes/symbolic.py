@@ -6,11 +6,12 @@ Shape arithmetic in a graph (``Shape → Slice → Concat``, ``Sub`` of two leng
 ``Reshape`` merges) stays exact: two dimensions are *provably* equal only when their polynomials are
 identical. Nothing here guesses; an undecidable comparison answers "not proven".
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 Monomial = tuple[str, ...]  # sorted symbol names, repeated for powers; () is the constant term
 
@@ -26,11 +27,11 @@ class Poly:
 
     # -- construction -----------------------------------------------------------------------------
     @staticmethod
-    def const(value: int) -> "Poly":
+    def const(value: int) -> Poly:
         return Poly({(): int(value)})
 
     @staticmethod
-    def sym(name: str) -> "Poly":
+    def sym(name: str) -> Poly:
         return Poly({(name,): 1})
 
     # -- queries ----------------------------------------------------------------------------------
@@ -53,19 +54,19 @@ class Poly:
         return all(c > 0 for c in self.terms.values())
 
     # -- arithmetic -------------------------------------------------------------------------------
-    def __add__(self, other: "Poly | int") -> "Poly":
+    def __add__(self, other: Poly | int) -> Poly:
         o = _as_poly(other)
         out: Counter[Monomial] = Counter(self.terms)
         out.update(o.terms)
         return Poly(dict(out))
 
-    def __neg__(self) -> "Poly":
+    def __neg__(self) -> Poly:
         return Poly({m: -c for m, c in self.terms.items()})
 
-    def __sub__(self, other: "Poly | int") -> "Poly":
+    def __sub__(self, other: Poly | int) -> Poly:
         return self + (-_as_poly(other))
 
-    def __mul__(self, other: "Poly | int") -> "Poly":
+    def __mul__(self, other: Poly | int) -> Poly:
         o = _as_poly(other)
         out: Counter[Monomial] = Counter()
         for m1, c1 in self.terms.items():
@@ -73,13 +74,13 @@ class Poly:
                 out[tuple(sorted(m1 + m2))] += c1 * c2
         return Poly(dict(out))
 
-    def exact_div(self, divisor: int) -> "Poly | None":
+    def exact_div(self, divisor: int) -> Poly | None:
         """self / divisor when every coefficient divides exactly, else None."""
         if divisor == 0 or any(c % divisor for c in self.terms.values()):
             return None
         return Poly({m: c // divisor for m, c in self.terms.items()})
 
-    def div_poly(self, other: "Poly") -> "Poly | None":
+    def div_poly(self, other: Poly) -> Poly | None:
         """self / other when other is a single monomial dividing every term exactly, else None."""
         if len(other.terms) != 1:
             return self.exact_div(other.value) if other.is_const and other.value else None
@@ -119,7 +120,7 @@ class Poly:
     __repr__ = __str__
 
 
-def _as_poly(x: "Poly | int") -> Poly:
+def _as_poly(x: Poly | int) -> Poly:
     return x if isinstance(x, Poly) else Poly.const(int(x))
 
 

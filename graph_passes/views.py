@@ -13,12 +13,13 @@ this way, the final view says exactly which base axis plays batch, heads, sequen
 and whether heads are expanded — heads = (kv_head, broadcast) means query head h reads KV head
 h // rep, which is the op's GQA rule. Anything else is not proven and the chain is cut shorter.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import permutations
-from typing import Sequence
 
 from .graph_index import GraphIndex, Node
 from .scale import Factor, FactorError, evaluate_factor, is_single_element
@@ -211,7 +212,7 @@ def _replay_reshape(index: GraphIndex, node: Node, axes: tuple[Axis, ...]) -> tu
         return None
     flat = [a for ax in axes for a in ax]
     infer_at = next((i for i, s in enumerate(sizes) if s is None), len(sizes))
-    left, right = sizes[:infer_at], sizes[infer_at + 1:]
+    left, right = sizes[:infer_at], sizes[infer_at + 1 :]
     out_left: list[Axis] = []
     pos = 0
     for s in left:
@@ -273,11 +274,16 @@ def _replay_from(index: GraphIndex, base: str | None, steps: list[tuple[Node, st
         axes = _replay(index, node, axes)  # type: ignore[arg-type]
         if axes is None:
             return None
+    assert axes is not None
     return Chain(base=base, nodes=[s[0] for s in steps], axes=axes, scales=[s[2] for s in steps if s[2] is not None])
 
 
 # ------------------------------------------------------------------------------- interpretation
-ROLE_ORDER = {"q": ("batch", "heads", "seq", "dim"), "kt": ("batch", "heads", "dim", "seq"), "v": ("batch", "heads", "seq", "dim")}
+ROLE_ORDER = {
+    "q": ("batch", "heads", "seq", "dim"),
+    "kt": ("batch", "heads", "dim", "seq"),
+    "v": ("batch", "heads", "seq", "dim"),
+}
 
 
 def interpret(chain: Chain, role: str, base_rank: int) -> Operand | str:

@@ -10,6 +10,7 @@ written as MatMul → scale → Softmax → MatMul is found the same way. Sites 
 (for example a padding mask fed as a graph input) stay as exported and are listed in the report;
 ``require_all=True`` turns that into an error.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ attributes), with symbolic dimensions so any shape reuses it, and one cached ses
 only (no autograd); tensors are copied to and from the CPU. ``sdpa`` has the signature of
 ``torch.nn.functional.scaled_dot_product_attention`` for drop-in comparisons.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,7 +27,7 @@ _lock = threading.Lock()
 def _session(dtype: str, rank: int, attrs: tuple[tuple[str, Any], ...], library: str) -> Any:
     dims = [f"d{i}" for i in range(rank)]
     shapes = [[f"q{d}" for d in dims], [f"k{d}" for d in dims], [f"k{d}" for d in dims]]
-    model = single_node_model(*shapes, dtype=dtype, name="sageattn", **dict(attrs))
+    model = single_node_model(shapes[0], shapes[1], shapes[2], dtype=dtype, name="sageattn", **dict(attrs))
     return create_session(model, library=Path(library))
 
 
@@ -79,8 +80,17 @@ def _run(session: Any, dtype: str, arrays: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(from_onnx_output(storage, dtype))
 
 
-def sdpa(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0, is_causal: bool = False,
-         scale: float | None = None, enable_gqa: bool = False, **attrs: Any) -> Any:
+def sdpa(
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+    **attrs: Any,
+) -> Any:
     """``F.scaled_dot_product_attention`` semantics on 4-D BNSH tensors, computed by SageAttention.
 
     Masks and dropout are not supported (ValueError). With ``enable_gqa`` (or fewer KV heads than query
@@ -94,8 +104,15 @@ def sdpa(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: flo
         raise ValueError("sdpa expects 4-D (batch, heads, seq, dim) tensors")
     if key.shape[1] != query.shape[1] and not enable_gqa:
         raise ValueError("query and key head counts differ; pass enable_gqa=True as with torch SDPA")
-    return sageattn(query, key, value, layout="BNSH", is_causal=int(bool(is_causal)),
-                    scale=0.0 if scale is None else float(scale), **attrs)
+    return sageattn(
+        query,
+        key,
+        value,
+        layout="BNSH",
+        is_causal=int(bool(is_causal)),
+        scale=0.0 if scale is None else float(scale),
+        **attrs,
+    )
 
 
 def _to_numpy(t: Any) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Shared helpers for the graph-pass tests: running models before/after, an exact float oracle, builders."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -34,9 +36,16 @@ class SageAttentionFloat(OpRun):
     def _run(self, query, key, value, **attrs):  # type: ignore[no-untyped-def, override]
         a = {name: getattr(self, name, None) for name in SCHEMA.attributes}
         a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items() if v is not None}
-        out = float_attention(query, key, value, layout=a.get("layout", "BNSH"), q_num_heads=a.get("q_num_heads", 0),
-                              kv_num_heads=a.get("kv_num_heads", 0), scale=a.get("scale", 0.0),
-                              is_causal=a.get("is_causal", 0))
+        out = float_attention(
+            query,
+            key,
+            value,
+            layout=a.get("layout", "BNSH"),
+            q_num_heads=a.get("q_num_heads", 0),
+            kv_num_heads=a.get("kv_num_heads", 0),
+            scale=a.get("scale", 0.0),
+            is_causal=a.get("is_causal", 0),
+        )
         return (out.astype(query.dtype),)
 
 
@@ -111,8 +120,9 @@ def check_rewrite(
     return Checked(out, report, cos)
 
 
-def assert_untouched(model: onnx.ModelProto, reason_part: str, options: RewriteOptions = RewriteOptions(),
-                     sites: int = 1) -> ModelReport:
+def assert_untouched(
+    model: onnx.ModelProto, reason_part: str, options: RewriteOptions = RewriteOptions(), sites: int = 1
+) -> ModelReport:
     """The pass finds the site(s), leaves the model byte-identical and reports ``reason_part``."""
     out, report = rewrite_model(model, INT8_FP16, options)
     assert len(report.sites) == sites, report.to_markdown()
@@ -128,14 +138,21 @@ def const(name: str, value: Any, dtype: Any = np.float32) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
-def make_model(nodes: Sequence[onnx.NodeProto], inputs: Sequence[tuple[str, int, Sequence[Any]]],
-               outputs: Sequence[tuple[str, int, Sequence[Any] | None]], inits: Sequence[onnx.TensorProto] = (),
-               opset: int = 17, extra_opsets: Sequence[tuple[str, int]] = ()) -> onnx.ModelProto:
+def make_model(
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Sequence[tuple[str, int, Sequence[Any]]],
+    outputs: Sequence[tuple[str, int, Sequence[Any] | None]],
+    inits: Sequence[onnx.TensorProto] = (),
+    opset: int = 17,
+    extra_opsets: Sequence[tuple[str, int]] = (),
+) -> onnx.ModelProto:
     graph = helper.make_graph(
-        list(nodes), "g",
+        list(nodes),
+        "g",
         [helper.make_tensor_value_info(n, t, list(s)) for n, t, s in inputs],
         [helper.make_tensor_value_info(n, t, None if s is None else list(s)) for n, t, s in outputs],
-        list(inits))
+        list(inits),
+    )
     opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in extra_opsets]
     model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8 if opset <= 17 else 10
@@ -143,11 +160,23 @@ def make_model(nodes: Sequence[onnx.NodeProto], inputs: Sequence[tuple[str, int,
 
 
 def eager_attention(
-    b: int = 2, h: int = 4, s: int = 16, d: int = 32, *,
-    scale_op: str = "Div", softmax_axis: int = -1, mask: np.ndarray | None = None, mask_input: bool = False,
-    k_transpose: Sequence[int] = (0, 2, 3, 1), dropout_training: bool | None = None, score_scale: Any = None,
-    extra_score_output: bool = False, dv: int | None = None, causal_where: np.ndarray | None = None,
-    dtype: int = F32, opset: int = 17,
+    b: int = 2,
+    h: int = 4,
+    s: int = 16,
+    d: int = 32,
+    *,
+    scale_op: str = "Div",
+    softmax_axis: int = -1,
+    mask: np.ndarray | None = None,
+    mask_input: bool = False,
+    k_transpose: Sequence[int] = (0, 2, 3, 1),
+    dropout_training: bool | None = None,
+    score_scale: Any = None,
+    extra_score_output: bool = False,
+    dv: int | None = None,
+    causal_where: np.ndarray | None = None,
+    dtype: int = F32,
+    opset: int = 17,
 ) -> onnx.ModelProto:
     """BERT-style eager attention from BSNH inputs: Q·Kᵀ → Div|Mul → [Where causal] → [Add mask] → Softmax → P·V."""
     dv = dv or d
@@ -193,7 +222,9 @@ def eager_attention(
     return make_model(nodes, inputs, outputs, inits, opset=opset)
 
 
-def random_feeds(model: onnx.ModelProto, seed: int, shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+def random_feeds(
+    model: onnx.ModelProto, seed: int, shapes: Mapping[str, Sequence[int]] | None = None
+) -> dict[str, np.ndarray]:
     from graph_passes.ort_run import random_inputs
 
     return random_inputs(model, shapes=shapes, seed=seed)

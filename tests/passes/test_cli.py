@@ -1,4 +1,5 @@
 """The sage-onnx command line: rewrite, inspect, run, and --help covering every option."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,24 @@ def test_rewrite_with_flags_config_and_report(tmp_path, model_path, capsys):
     config = tmp_path / "c.toml"
     config.write_text('[defaults]\npv_dtype = "fp8_e4m3"\nsmooth_k = 0\n')
     out, report = tmp_path / "out.onnx", tmp_path / "report.json"
-    assert main(["rewrite", str(model_path), str(out), "--config", str(config), "--qk", "int4", "--pv", "fp16",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "rewrite",
+                str(model_path),
+                str(out),
+                "--config",
+                str(config),
+                "--qk",
+                "int4",
+                "--pv",
+                "fp16",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "1 rewritten" in printed and "shape inference: ok" in printed
     (node,) = sage_nodes(onnx.load(out))

@@ -1,4 +1,5 @@
 """Quantization config (files, overrides, validation against the schema) and the per-model report."""
+
 from __future__ import annotations
 
 import json
@@ -45,25 +46,39 @@ def test_schema_drives_the_configurable_attributes():
 
 def test_toml_and_json_files_give_the_same_config(tmp_path):
     toml = tmp_path / "c.toml"
-    toml.write_text('[defaults]\nqk_quant = "int8"\npv_dtype = "fp16"\n\n'
-                    '[[override]]\nregex = "layers\\\\.1/"\npv_dtype = "fp8_e4m3"\npv_accum = "fp16"\n\n'
-                    '[[override]]\nlayers = [2]\nenabled = false\n')
+    toml.write_text(
+        '[defaults]\nqk_quant = "int8"\npv_dtype = "fp16"\n\n'
+        '[[override]]\nregex = "layers\\\\.1/"\npv_dtype = "fp8_e4m3"\npv_accum = "fp16"\n\n'
+        "[[override]]\nlayers = [2]\nenabled = false\n"
+    )
     js = tmp_path / "c.json"
-    js.write_text(json.dumps({"defaults": {"qk_quant": "int8", "pv_dtype": "fp16"},
-                              "override": [{"regex": "layers\\.1/", "pv_dtype": "fp8_e4m3", "pv_accum": "fp16"},
-                                           {"layers": [2], "enabled": False}]}))
+    js.write_text(
+        json.dumps(
+            {
+                "defaults": {"qk_quant": "int8", "pv_dtype": "fp16"},
+                "override": [
+                    {"regex": "layers\\.1/", "pv_dtype": "fp8_e4m3", "pv_accum": "fp16"},
+                    {"layers": [2], "enabled": False},
+                ],
+            }
+        )
+    )
     a, b = SageConfig.from_file(toml), SageConfig.from_file(js)
     assert a == b
     assert SageConfig.from_dict(a.to_dict()) == a
 
 
 def test_overrides_by_regex_layer_and_name():
-    cfg = SageConfig.from_dict({
-        "defaults": {"pv_dtype": "fp16"},
-        "override": [{"regex": r"layers\.1/", "qk_quant": "int4"},
-                     {"layers": [2], "enabled": False},
-                     {"name": "/layers.0/attn/Softmax", "smooth_k": 0}],
-    })
+    cfg = SageConfig.from_dict(
+        {
+            "defaults": {"pv_dtype": "fp16"},
+            "override": [
+                {"regex": r"layers\.1/", "qk_quant": "int4"},
+                {"layers": [2], "enabled": False},
+                {"name": "/layers.0/attn/Softmax", "smooth_k": 0},
+            ],
+        }
+    )
     model, report = rewrite_model(three_layers(), cfg)
     by_index = {s.index: s for s in report.sites}
     assert [s.rewritten for s in report.sites] == [True, True, False]
@@ -76,7 +91,9 @@ def test_overrides_by_regex_layer_and_name():
 
 
 def test_later_overrides_win():
-    cfg = SageConfig(overrides=(NodeOverride({"qk_quant": "int4"}, layers=(0,)), NodeOverride({"qk_quant": "int8"}, regex=".")))
+    cfg = SageConfig(
+        overrides=(NodeOverride({"qk_quant": "int4"}, layers=(0,)), NodeOverride({"qk_quant": "int8"}, regex="."))
+    )
     assert cfg.resolve(["a"], 0).attributes["qk_quant"] == "int8"
 
 

@@ -1,4 +1,5 @@
 """Eager (HF-style) attention built with onnx.helper: MatMul → Div|Mul → [mask] → Softmax → MatMul."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,9 @@ S = 16
 
 
 @pytest.mark.parametrize("scale_op", ["Div", "Mul"])
-@pytest.mark.parametrize("k_transpose", [(0, 2, 3, 1), (0, 2, 1, 3, "then", 0, 1, 3, 2)], ids=["one-transpose", "two-transposes"])
+@pytest.mark.parametrize(
+    "k_transpose", [(0, 2, 3, 1), (0, 2, 1, 3, "then", 0, 1, 3, 2)], ids=["one-transpose", "two-transposes"]
+)
 def test_bert_no_mask(ort_library, rng, scale_op, k_transpose):
     if "then" in k_transpose:
         model = _two_step_k_transpose(scale_op)
@@ -39,7 +42,9 @@ def _two_step_k_transpose(scale_op: str):
 
 def test_bert_no_mask_bnsh_when_asked(ort_library, rng):
     model = eager_attention()
-    checked = check_rewrite(model, random_feeds(model, 7), ort_library, sites=1, options=RewriteOptions(prefer_bsnh=False))
+    checked = check_rewrite(
+        model, random_feeds(model, 7), ort_library, sites=1, options=RewriteOptions(prefer_bsnh=False)
+    )
     assert attrs_of(sage_nodes(checked.model)[0])["layout"] == "BNSH"
 
 
@@ -62,7 +67,9 @@ def test_constant_masks(ort_library, rng, mask, causal):
 
 def test_gpt2_where_causal_bias(ort_library, rng):
     """GPT-2 eager: Where(tril bool, scores, finfo.min) before Softmax, constant after folding."""
-    model = eager_attention(scale_op="Div", causal_where=np.tril(np.ones((1, 1, S, S), bool)), mask=np.zeros((1, 1, 1, S)))
+    model = eager_attention(
+        scale_op="Div", causal_where=np.tril(np.ones((1, 1, S, S), bool)), mask=np.zeros((1, 1, 1, S))
+    )
     checked = check_rewrite(model, random_feeds(model, int(rng.integers(1 << 30))), ort_library, sites=1)
     assert attrs_of(sage_nodes(checked.model)[0])["is_causal"] == 1
 
@@ -87,9 +94,13 @@ def gpt2_sliced_bias(max_positions: int = 64, static: bool = False):
         helper.make_node("MatMul", ["probs", "vt"], ["ctx"]),
         helper.make_node("Transpose", ["ctx"], ["out"], perm=[0, 2, 1, 3]),
     ]
-    inits = [const("sqrt_d", np.sqrt(d)), const("zero", [0], np.int64), const("axes", [2, 3], np.int64),
-             const("bias", np.tril(np.ones((1, 1, max_positions, max_positions), bool)), bool),
-             const("neg", np.finfo(np.float32).min)]
+    inits = [
+        const("sqrt_d", np.sqrt(d)),
+        const("zero", [0], np.int64),
+        const("axes", [2, 3], np.int64),
+        const("bias", np.tril(np.ones((1, 1, max_positions, max_positions), bool)), bool),
+        const("neg", np.finfo(np.float32).min),
+    ]
     return make_model(nodes, [(n, F32, [b, s, h, d]) for n in "qkv"], [("out", F32, [b, s, h, d])], inits)
 
 
@@ -129,8 +140,12 @@ def test_two_layers_and_value_info(ort_library, rng):
     nodes = list(first.graph.node)
     second = [helper.make_node("Reshape", ["out", "bshd"], ["q2"])]
     for n in eager_attention(b=1, s=S, h=2, d=16).graph.node:
-        n2 = helper.make_node(n.op_type, [x if x in ("q", "k", "v") else x + "_2" for x in n.input],
-                              [x + "_2" for x in n.output], name=n.name + "_2")
+        n2 = helper.make_node(
+            n.op_type,
+            [x if x in ("q", "k", "v") else x + "_2" for x in n.input],
+            [x + "_2" for x in n.output],
+            name=n.name + "_2",
+        )
         n2.attribute.extend(n.attribute)
         second.append(n2)
     for n in second[1:]:

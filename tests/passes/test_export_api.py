@@ -1,4 +1,5 @@
 """sage_export.export (torch → ONNX with SageAttention) and sage_export.torch_op (the op from torch)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,16 @@ def test_export_block(tmp_path, ort_library, dynamo):
     block.train()
     x = torch.randn(1, 32, 64)
     path = tmp_path / "block.onnx"
-    result = export(block, (x,), path, config={"defaults": {"pv_dtype": "fp16"}}, dynamo=dynamo,
-                    report_path=tmp_path / "report.md", input_names=["x"], require_all=True)
+    result = export(
+        block,
+        (x,),
+        path,
+        config={"defaults": {"pv_dtype": "fp16"}},
+        dynamo=dynamo,
+        report_path=tmp_path / "report.md",
+        input_names=["x"],
+        require_all=True,
+    )
     assert block.training, "the training flag is restored"
     assert result.path == path and len(result.report.rewritten) == 1
     model = onnx.load(path)
@@ -46,11 +55,18 @@ def test_export_require_all_raises_for_masks(tmp_path):
         def forward(self, q, k, v, mask):  # type: ignore[no-untyped-def]
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
-    args = (torch.randn(1, 2, 8, 16), torch.randn(1, 2, 8, 16), torch.randn(1, 2, 8, 16), torch.ones(8, 8, dtype=torch.bool))
+    args = (
+        torch.randn(1, 2, 8, 16),
+        torch.randn(1, 2, 8, 16),
+        torch.randn(1, 2, 8, 16),
+        torch.ones(8, 8, dtype=torch.bool),
+    )
     result = export(Masked(), args, tmp_path / "m.onnx", dynamo=False, input_names=["q", "k", "v", "mask"])
     assert len(result.report.untouched) == 1 and "graph input" in (result.report.untouched[0].reason or "")
     with pytest.raises(ExportError, match="graph input"):
-        export(Masked(), args, tmp_path / "m2.onnx", dynamo=False, input_names=["q", "k", "v", "mask"], require_all=True)
+        export(
+            Masked(), args, tmp_path / "m2.onnx", dynamo=False, input_names=["q", "k", "v", "mask"], require_all=True
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])

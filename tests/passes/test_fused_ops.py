@@ -1,4 +1,5 @@
 """ONNX Attention (opset 23/24) and com.microsoft MultiHeadAttention / GroupQueryAttention → SageAttention."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,9 @@ from .helpers import F32, assert_untouched, attrs_of, check_rewrite, const, make
 MS = ("com.microsoft", 1)
 
 
-def onnx_attention(q_shape, k_shape, v_shape, opset=23, mask=None, mask_dtype=TensorProto.BOOL, extra_inputs=(),
-                   outputs=1, **attrs):
+def onnx_attention(
+    q_shape, k_shape, v_shape, opset=23, mask=None, mask_dtype=TensorProto.BOOL, extra_inputs=(), outputs=1, **attrs
+):
     inputs = [("Q", F32, q_shape), ("K", F32, k_shape), ("V", F32, v_shape)]
     names = ["Q", "K", "V"]
     inits = []
@@ -71,8 +73,9 @@ def test_onnx_attention_with_provable_masks(ort_library, rng):
     tril = onnx_attention((1, 2, s, 32), (1, 2, s, 32), (1, 2, s, 32), mask=np.tril(np.ones((s, s), bool)))
     checked = check_rewrite(tril, random_feeds(tril, 2), ort_library, sites=1)
     assert attrs_of(sage_nodes(checked.model)[0])["is_causal"] == 1
-    float_zero = onnx_attention((1, 2, s, 32), (1, 2, s, 32), (1, 2, s, 32), mask=np.zeros((1, 1, s, s)),
-                                mask_dtype=F32)
+    float_zero = onnx_attention(
+        (1, 2, s, 32), (1, 2, s, 32), (1, 2, s, 32), mask=np.zeros((1, 1, s, s)), mask_dtype=F32
+    )
     check_rewrite(float_zero, random_feeds(float_zero, 3), ort_library, sites=1)
 
 
@@ -80,16 +83,28 @@ def test_onnx_attention_with_provable_masks(ort_library, rng):
     "build,reason",
     [
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), softcap=30.0), "softcap"),
-        (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), mask="pad", mask_dtype=TensorProto.BOOL),
-         "graph input"),
+        (
+            lambda: onnx_attention(
+                (1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), mask="pad", mask_dtype=TensorProto.BOOL
+            ),
+            "graph input",
+        ),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 12, 16), (1, 2, 12, 16), is_causal=1), "Sq"),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), outputs=4), "present_key is used"),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 24)), "Dv"),
-        (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16),
-                                extra_inputs=[("past_key", F32, [1, 2, 4, 16]), ("past_value", F32, [1, 2, 4, 16])]),
-         "past_key"),
-        (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16),
-                                mask=np.triu(np.ones((8, 8), bool))), "neither empty nor causal"),
+        (
+            lambda: onnx_attention(
+                (1, 2, 8, 16),
+                (1, 2, 8, 16),
+                (1, 2, 8, 16),
+                extra_inputs=[("past_key", F32, [1, 2, 4, 16]), ("past_value", F32, [1, 2, 4, 16])],
+            ),
+            "past_key",
+        ),
+        (
+            lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), mask=np.triu(np.ones((8, 8), bool))),
+            "neither empty nor causal",
+        ),
     ],
     ids=["softcap", "padding-mask", "causal-cross", "qk-output", "dv", "past", "upper-mask"],
 )
@@ -99,10 +114,15 @@ def test_onnx_attention_untouched(build, reason):
 
 # ------------------------------------------------------------------------------ com.microsoft ops
 def mha(b=2, s=24, skv=24, heads=4, d=32, **attrs):
-    node = helper.make_node("MultiHeadAttention", ["q", "k", "v"], ["y"], domain="com.microsoft", name="/mha",
-                            num_heads=heads, **attrs)
-    return make_model([node], [("q", F32, [b, s, heads * d]), ("k", F32, [b, skv, heads * d]), ("v", F32, [b, skv, heads * d])],
-                      [("y", F32, [b, s, heads * d])], extra_opsets=[MS])
+    node = helper.make_node(
+        "MultiHeadAttention", ["q", "k", "v"], ["y"], domain="com.microsoft", name="/mha", num_heads=heads, **attrs
+    )
+    return make_model(
+        [node],
+        [("q", F32, [b, s, heads * d]), ("k", F32, [b, skv, heads * d]), ("v", F32, [b, skv, heads * d])],
+        [("y", F32, [b, s, heads * d])],
+        extra_opsets=[MS],
+    )
 
 
 @pytest.mark.parametrize("attrs", [{}, {"unidirectional": 1}, {"scale": 0.2}], ids=["plain", "causal", "scale"])
@@ -128,8 +148,16 @@ def gqa(b=1, s=20, nq=8, nkv=2, d=32, seqlens=None, **attrs):
         inits += [const("seqlens_k", [s - 1] * b, np.int32), const("total", s, np.int32)]
     else:
         inputs += [("seqlens_k", TensorProto.INT32, [b]), ("total", TensorProto.INT32, [])]
-    node = helper.make_node("GroupQueryAttention", ["q", "k", "v", "", "", "seqlens_k", "total"], ["y"],
-                            domain="com.microsoft", name="/gqa", num_heads=nq, kv_num_heads=nkv, **attrs)
+    node = helper.make_node(
+        "GroupQueryAttention",
+        ["q", "k", "v", "", "", "seqlens_k", "total"],
+        ["y"],
+        domain="com.microsoft",
+        name="/gqa",
+        num_heads=nq,
+        kv_num_heads=nkv,
+        **attrs,
+    )
     return make_model([node], inputs, [("y", F32, [b, s, nq * d])], inits, extra_opsets=[MS])
 
 
@@ -150,7 +178,9 @@ def test_group_query_attention_runtime_seqlens(ort_library):
     assert any("ASSUMED" in n for n in checked.report.sites[0].notes)
 
 
-@pytest.mark.parametrize("attrs,reason", [({"do_rotary": 1}, "do_rotary"), ({"local_window_size": 8}, "local_window_size"),
-                                          ({"softcap": 50.0}, "softcap")])
+@pytest.mark.parametrize(
+    "attrs,reason",
+    [({"do_rotary": 1}, "do_rotary"), ({"local_window_size": 8}, "local_window_size"), ({"softcap": 50.0}, "softcap")],
+)
 def test_group_query_attention_untouched(attrs, reason):
     assert_untouched(gqa(**attrs), reason)

@@ -1,4 +1,5 @@
 """Attention-like graphs the pass must leave untouched, each reported with its reason."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,11 +44,17 @@ CASES = {
     "softmax-opset11-default-axis": (lambda: _opset11_default_softmax(), "axis"),
     "extra-consumer-scores": (lambda: eager_attention(extra_score_output=True), "other consumers"),
     "probs-graph-output": (_with_probs_output, "graph output"),
-    "non-scalar-scale": (lambda: eager_attention(scale_op="Mul", score_scale=np.full((1, 4, 1, 1), 0.17)), "non-scalar"),
+    "non-scalar-scale": (
+        lambda: eager_attention(scale_op="Mul", score_scale=np.full((1, 4, 1, 1), 0.17)),
+        "non-scalar",
+    ),
     "dropout-training": (lambda: eager_attention(dropout_training=True), "Dropout"),
     "padding-mask-input": (lambda: eager_attention(mask_input=True), "graph input(s) mask"),
     "sliding-window-mask": (lambda: eager_attention(mask=_sliding_window()), "neither empty nor causal"),
-    "attention-bias": (lambda: eager_attention(mask=np.random.default_rng(0).normal(size=(1, 4, S, S))), "attention bias"),
+    "attention-bias": (
+        lambda: eager_attention(mask=np.random.default_rng(0).normal(size=(1, 4, S, S))),
+        "attention bias",
+    ),
     "value-head-dim": (lambda: eager_attention(dv=48), "Dv"),
     "softcap-tanh": (lambda: _with_node_after_scores("Tanh"), "Tanh"),
     "batch-broadcast": (_batch_broadcast_k, "batch"),

@@ -6,6 +6,7 @@
   input every site is reported with its reason; exported for one unpadded sentence (no mask input) every
   site is rewritten and the sentence embedding keeps cos ≥ 0.999.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,7 +28,9 @@ pytestmark = pytest.mark.slow
 
 torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0, the CPU wheel)")
 transformers = pytest.importorskip("transformers", reason="transformers not installed (pip install transformers)")
-pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install onnxscript), needed by the dynamo exporter")
+pytest.importorskip(
+    "onnxscript", reason="onnxscript not installed (pip install onnxscript), needed by the dynamo exporter"
+)
 
 TEXT = (
     "The old lighthouse stood at the edge of the cliff for more than a hundred years. Every night its keeper "
@@ -48,8 +51,15 @@ def _export(module: Any, args: tuple, path: Path, dynamo: bool, names: list[str]
     module.eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), dynamo=dynamo, opset_version=18 if dynamo else 17,
-                          input_names=names, output_names=["out"])
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=dynamo,
+            opset_version=18 if dynamo else 17,
+            input_names=names,
+            output_names=["out"],
+        )
     return onnx.load(str(path))
 
 
@@ -112,9 +122,14 @@ def test_smollm2_perplexity(tmp_path, ort_library, smollm2, dynamo, capsys):
         results[label] = (ppl, top1, fidelity(logits, float_logits).cos)
         assert ppl <= bound * ppl_float, f"{label}: perplexity {ppl:.4f} vs float {ppl_float:.4f}"
     with capsys.disabled():
-        line = ", ".join(f"{k}: ppl {p:.4f} ({(p / ppl_float - 1) * 100:+.2f} %), top-1 agreement {t:.3f}, logits cos {c:.6f}"
-                         for k, (p, t, c) in results.items())
-        print(f"\n[SmolLM2 {'dynamo' if dynamo else 'torchscript'}] {ids.shape[1]} tokens, float ppl {ppl_float:.4f}; {line}")
+        line = ", ".join(
+            f"{k}: ppl {p:.4f} ({(p / ppl_float - 1) * 100:+.2f} %), top-1 agreement {t:.3f}, logits cos {c:.6f}"
+            for k, (p, t, c) in results.items()
+        )
+        print(
+            f"\n[SmolLM2 {'dynamo' if dynamo else 'torchscript'}] {ids.shape[1]} tokens, "
+            f"float ppl {ppl_float:.4f}; {line}"
+        )
 
 
 # ------------------------------------------------------------------------------------------ MiniLM
@@ -153,8 +168,13 @@ def test_minilm_padding_mask_sites_are_reported(tmp_path, minilm, dynamo):
     directory, tok = minilm
     batch = tok(SENTENCES, padding=True, return_tensors="pt")
     encoder = _Encoder(_load_minilm(directory, "sdpa"), with_mask=True)
-    model = _export(encoder, (batch.input_ids, batch.attention_mask), tmp_path / "minilm_mask.onnx", dynamo,
-                    ["input_ids", "attention_mask"])
+    model = _export(
+        encoder,
+        (batch.input_ids, batch.attention_mask),
+        tmp_path / "minilm_mask.onnx",
+        dynamo,
+        ["input_ids", "attention_mask"],
+    )
     rewritten, report = rewrite_model(model, INT8_FP16)
     assert len(report.sites) == 6 and not report.rewritten, report.to_markdown()
     for site in report.sites:
@@ -162,8 +182,11 @@ def test_minilm_padding_mask_sites_are_reported(tmp_path, minilm, dynamo):
     assert rewritten.SerializeToString() == model.SerializeToString()
 
 
-@pytest.mark.parametrize("impl,dynamo", [("eager", False), ("sdpa", False), ("sdpa", True)],
-                         ids=["eager-torchscript", "sdpa-torchscript", "sdpa-dynamo"])
+@pytest.mark.parametrize(
+    "impl,dynamo",
+    [("eager", False), ("sdpa", False), ("sdpa", True)],
+    ids=["eager-torchscript", "sdpa-torchscript", "sdpa-dynamo"],
+)
 def test_minilm_unpadded_sentence_rewritten(tmp_path, ort_library, minilm, impl, dynamo, capsys):
     directory, tok = minilm
     encoder = _Encoder(_load_minilm(directory, impl), with_mask=False)
@@ -180,5 +203,7 @@ def test_minilm_unpadded_sentence_rewritten(tmp_path, ort_library, minilm, impl,
         cosines.append(cos)
         assert cos >= 0.999, f"{sentence!r}: embedding cos {cos:.6f}"
     with capsys.disabled():
-        print(f"\n[MiniLM {impl} {'dynamo' if dynamo else 'torchscript'}] embedding cos vs float: "
-              + ", ".join(f"{c:.6f}" for c in cosines))
+        print(
+            f"\n[MiniLM {impl} {'dynamo' if dynamo else 'torchscript'}] embedding cos vs float: "
+            + ", ".join(f"{c:.6f}" for c in cosines)
+        )

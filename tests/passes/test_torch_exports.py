@@ -1,4 +1,5 @@
 """Tiny torch modules exported by both torch.onnx exporters, rewritten, and run before/after in ORT."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,15 @@ class SDPA(torch.nn.Module):
 class SelfAttention(torch.nn.Module):
     """HF-style block: projections, view/transpose to BNSH, repeat_kv for GQA, SDPA, output projection."""
 
-    def __init__(self, hidden: int = 64, heads: int = 4, kv_heads: int = 2, causal: bool = True,
-                 mask: str | None = None, enable_gqa: bool = False) -> None:
+    def __init__(
+        self,
+        hidden: int = 64,
+        heads: int = 4,
+        kv_heads: int = 2,
+        causal: bool = True,
+        mask: str | None = None,
+        enable_gqa: bool = False,
+    ) -> None:
         super().__init__()
         self.h, self.kvh, self.d = heads, kv_heads, hidden // heads
         self.q = torch.nn.Linear(hidden, heads * self.d)
@@ -52,8 +60,9 @@ class SelfAttention(torch.nn.Module):
             mask = torch.ones(s, s, dtype=torch.bool).tril()
         elif self.mask == "float_zero":
             mask = torch.zeros(s, s)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal and mask is None,
-                                           enable_gqa=self.enable_gqa)
+        o = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=self.causal and mask is None, enable_gqa=self.enable_gqa
+        )
         return self.o(o.transpose(1, 2).reshape(b, s, -1))
 
 
@@ -85,12 +94,27 @@ def export(module, args, names, path: Path, exporter: str, dynamic: bool):  # ty
                 batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
                 axes = {0: batch, 2: seq} if args[0].dim() == 4 else {0: batch, 1: seq}
                 shapes = {n: axes for n in names}
-            torch.onnx.export(module, args, str(path), dynamo=True, opset_version=opset, input_names=list(names),
-                              dynamic_shapes=shapes, verbose=False)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=True,
+                opset_version=opset,
+                input_names=list(names),
+                dynamic_shapes=shapes,
+                verbose=False,
+            )
         else:
             axes = {n: ({0: "batch", 2: "seq"} if args[0].dim() == 4 else {0: "batch", 1: "seq"}) for n in names}
-            torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset, input_names=list(names),
-                              dynamic_axes=axes if dynamic else None)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(names),
+                dynamic_axes=axes if dynamic else None,
+            )
     return onnx.load(str(path))
 
 
@@ -115,7 +139,9 @@ def test_sdpa_exports(tmp_path, ort_library, case):
     for exporter in exporters:
         args = qkv(2, 4, hkv, 16, 32, seed=len(name))
         model = export(build(), args, ["q", "k", "v"], tmp_path / f"{name}_{exporter}.onnx", exporter, dynamic)
-        feeds = {n: t.numpy() for n, t in zip("qkv", qkv(3 if dynamic else 2, 4, hkv, 24 if dynamic else 16, 32, seed=7))}
+        feeds = {
+            n: t.numpy() for n, t in zip("qkv", qkv(3 if dynamic else 2, 4, hkv, 24 if dynamic else 16, 32, seed=7))
+        }
         checked = check_rewrite(model, feeds, ort_library, sites=1)
         a = attrs_of(sage_nodes(checked.model)[0])
         assert a["is_causal"] == causal, exporter
@@ -151,7 +177,9 @@ def test_attention_block_exports(tmp_path, ort_library, case):
     for exporter in exporters:
         x = torch.randn(2, 16, 64)
         model = export(block, (x,), ["x"], tmp_path / f"{name}_{exporter}.onnx", exporter, dynamic)
-        feeds = {"x": np.random.default_rng(3).standard_normal((3, 24, 64) if dynamic else (2, 16, 64)).astype(np.float32)}
+        feeds = {
+            "x": np.random.default_rng(3).standard_normal((3, 24, 64) if dynamic else (2, 16, 64)).astype(np.float32)
+        }
         checked = check_rewrite(model, feeds, ort_library, sites=1)
         node = sage_nodes(checked.model)[0]
         a = attrs_of(node)
