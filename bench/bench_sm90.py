@@ -49,7 +49,7 @@ def bench_point(lib, b, h, n, d, causal, args):
     row["sage_e2e_ms"] = timed(lambda: lib.run(call, ws, phase=0))
     row["sage_kernel_ms"] = timed(lambda: lib.run(call, ws, phase=2))
     row["sage_quant_ms"] = timed(lambda: lib.run(call, ws, phase=1))
-    for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+    for name, backend in (() if args.no_sdpa else (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION))):
         try:
             with sdpa_kernel(backend):
                 sdpa(q, k, v, is_causal=causal)
@@ -58,7 +58,7 @@ def bench_point(lib, b, h, n, d, causal, args):
             row[f"{name}_ms"] = None
             row[f"{name}_error"] = str(e).splitlines()[0][:200]
     for key in ("sage_e2e", "sage_kernel", "flash", "cudnn"):
-        ms = row.get(f"{key}_ms")
+        ms = row.setdefault(f"{key}_ms", None)
         row[f"{key}_tops"] = None if ms is None else tops(b, h, n, d, causal, ms)
     del q, k, v, out, ws
     torch.cuda.empty_cache()
@@ -98,6 +98,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=25.0, help="do_bench warm-up, ms")
     ap.add_argument("--rep", type=float, default=100.0, help="do_bench repetition time, ms")
     ap.add_argument("--lib", default=None)
+    ap.add_argument("--points", default="", help="explicit D:N:causal list, e.g. 128:8192:0,64:16384:1")
+    ap.add_argument("--no-sdpa", action="store_true", help="time the sage path only")
+    ap.add_argument("--tag", default="", help="label stored with the rows (e.g. a kernel variant)")
     args = ap.parse_args()
 
     import torch
@@ -105,7 +108,11 @@ def main() -> int:
     lib = Sm90Library(args.lib)
     device = torch.cuda.get_device_name()
     points = []
-    if args.quick:
+    if args.points:
+        for item in args.points.split(","):
+            d, n, c = item.split(":")
+            points.append((int(d), int(n), bool(int(c))))
+    elif args.quick:
         points = [(128, 1024, False), (128, 8192, False), (128, 8192, True), (64, 16384, False)]
     else:
         for d in (int(x) for x in args.dims.split(",")):
@@ -116,9 +123,10 @@ def main() -> int:
     t0 = time.time()
     for d, n, c in points:
         r = bench_point(lib, args.batch, args.heads, n, d, c, args)
+        r["tag"] = args.tag
         rows.append(r)
         print(
-            f"D={d:3d} causal={int(c)} N={n:6d}: sage e2e {r['sage_e2e_tops'] or 0:7.1f}  kernel "
+            f"{args.tag:>6} D={d:3d} causal={int(c)} N={n:6d}: sage e2e {r['sage_e2e_tops'] or 0:7.1f}  kernel "
             f"{r['sage_kernel_tops'] or 0:7.1f}  quant {r['sage_quant_ms']:.3f} ms  flash {r['flash_tops'] or 0:6.1f}  "
             f"cudnn {r['cudnn_tops'] or 0:6.1f} TOPS",
             flush=True,

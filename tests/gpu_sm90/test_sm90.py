@@ -23,8 +23,6 @@ if LIB is None:
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(LIB is None, reason=SKIP_REASON or "")]
 
 REF_COS = 0.9999  # against the contract reference (same quantization; GPU FP22 accumulation, exp2.approx)
-FLOAT_COS = 0.9993  # against exact float attention, defaults, Gaussian, D=128, N=1024
-FLOAT_REL_L1 = 0.037
 
 
 def _torch():
@@ -80,10 +78,16 @@ def _check(rng, *, dtype="float16", layout="BNSH", batch=1, q_heads=2, kv_heads=
 
 # ---- the default configuration's accuracy ------------------------------------------------------------
 def test_defaults_fidelity_d128_n1024(rng):
+    """Against exact attention the kernel may lose no more than the contract itself loses: its error is
+    compared with the NumPy reference's own error on the same inputs (official SageAttention2 reports cos
+    0.9993 / rel-L1 0.037 here; this contract's per-64-key blocks land within a hair of that)."""
     got, arrs, f_ref = _check(rng, q_heads=4, kv_heads=4, q_len=1024, kv_len=1024, head_dim=128)
-    f = fidelity(got, float_attention(*[a.astype(np.float32) for a in arrs]))
-    print(f"D=128 N=1024 defaults: vs reference {f_ref}; vs float {f}")
-    assert f.cos >= FLOAT_COS and f.rel_l1 <= FLOAT_REL_L1, f"vs float attention: {f}"
+    exact = float_attention(*[a.astype(np.float32) for a in arrs])
+    f = fidelity(got, exact)
+    f_contract = fidelity(sage_attention_reference(*arrs), exact)
+    print(f"D=128 N=1024 defaults: vs reference {f_ref}; vs float {f}; contract vs float {f_contract}")
+    assert f.cos >= 0.999, f"vs float attention: {f}"  # docs/OP_CONTRACT.md, "Accuracy to expect"
+    assert f.cos >= f_contract.cos - 2e-5 and f.rel_l1 <= f_contract.rel_l1 * 1.02 + 1e-4, (f, f_contract)
 
 
 # ---- every dtype x head dim x causal x granularity, lengths that are not multiples of any tile ----------

@@ -24,6 +24,8 @@
 
 namespace sage::sm90 {
 
+inline constexpr int kPingPongBarrier = 1;  // named barriers 1, 2 (0 is __syncthreads)
+
 template <int kHeadDim>
 __device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 2], const uint32_t (&a)[4], uint64_t desc_b,
                                          uint32_t scale_d) {
@@ -92,6 +94,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   float r_acc[Tr::kAccRegs];
 #pragma unroll
   for (int i = 0; i < Tr::kAccRegs; ++i) o[i] = r_acc[i] = 0.f;
+#if defined(SAGE_SM90_PV_ONE_WAIT)
+  float r_acc2[Tr::kAccRegs];
+#pragma unroll
+  for (int i = 0; i < Tr::kAccRegs; ++i) r_acc2[i] = 0.f;
+#endif
   int32_t s[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) s[i] = 0;
@@ -101,6 +108,9 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   st.l[0] = st.l[1] = 0.f;
 
   const uint32_t q_addr = smem_u32(ss.q) + Tr::kWarpgroupRows * cwg * kD;
+#if defined(SAGE_SM90_PINGPONG)
+  if (cwg == 1) named_barrier_arrive(kPingPongBarrier, 256);  // warpgroup 0 goes first
+#endif
   const int wg_first_row = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg;
   mbar_wait(&ss.q_full, 0);
 
@@ -111,6 +121,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     // ---- S = Q . K^T -------------------------------------------------------------------------------
     mbar_wait(&ss.k_full[stage], phase);
     const uint32_t k_addr = smem_u32(ss.k[stage]);
+#if defined(SAGE_SM90_PINGPONG)
+    // The two consumer warpgroups take turns issuing Q.K^T, so that one's softmax tends to run while the
+    // other's products occupy the tensor cores.
+    named_barrier_sync(kPingPongBarrier + cwg, 256);
+#endif
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < Tr::kKSteps; ++kk) {
@@ -118,6 +133,9 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
                                    make_smem_desc<Tr::kQKRowBytes>(k_addr + 32 * kk), kk > 0 ? 1u : 0u);
     }
     wgmma_commit();
+#if defined(SAGE_SM90_PINGPONG)
+    if (cwg == 0 || j + 1 < n_tiles) named_barrier_arrive(kPingPongBarrier + (1 - cwg), 256);
+#endif
     wgmma_wait<0>();
     pin_all(s);
     if (lane == 0) mbar_arrive(&ss.k_empty[stage]);
@@ -139,6 +157,23 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     // ---- O = alpha1 * (alpha0 * O + R0) + R1, each R a fresh FP8 accumulation ------------------------
     mbar_wait(&ss.v_full[stage], phase);
     const uint32_t v_addr = smem_u32(ss.v[stage]);
+#if defined(SAGE_SM90_PV_ONE_WAIT)
+    // Both blocks' products in flight at once, into two accumulators (the second reuses S's registers,
+    // which are dead after the softmax); one wait.
+    wgmma_fence();
+    wgmma_pv<kD>(r_acc, pf[0], make_smem_desc<Tr::kVRowBytes>(v_addr), 0u);
+    wgmma_pv<kD>(r_acc, pf[1], make_smem_desc<Tr::kVRowBytes>(v_addr + 32), 1u);
+    wgmma_pv<kD>(r_acc2, pf[2], make_smem_desc<Tr::kVRowBytes>(v_addr + 64), 0u);
+    wgmma_pv<kD>(r_acc2, pf[3], make_smem_desc<Tr::kVRowBytes>(v_addr + 96), 1u);
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin_all(r_acc);
+    pin_all(r_acc2);
+    rescale_rows(o, alpha0);
+    accumulate(o, r_acc);
+    rescale_rows(o, alpha1);
+    accumulate(o, r_acc2);
+#else
 #pragma unroll
     for (int blk = 0; blk < 2; ++blk) {
       wgmma_fence();
@@ -150,6 +185,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
       pin_all(r_acc);
       accumulate(o, r_acc);
     }
+#endif
     if (lane == 0) mbar_arrive(&ss.v_empty[stage]);
   }
 

@@ -38,6 +38,20 @@ __device__ __forceinline__ float to_f32<__half>(__half x) { return __half2float(
 template <>
 __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+__device__ __forceinline__ uint32_t bits_of(float x) { return __float_as_uint(x); }
+__device__ __forceinline__ uint32_t bits_of(__half x) { return __half_as_ushort(x); }
+__device__ __forceinline__ uint32_t bits_of(__nv_bfloat16 x) { return __bfloat16_as_ushort(x); }
+template <typename T>
+__device__ __forceinline__ float from_bits(uint32_t w);
+template <>
+__device__ __forceinline__ float from_bits<float>(uint32_t w) { return __uint_as_float(w); }
+template <>
+__device__ __forceinline__ float from_bits<__half>(uint32_t w) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(w & 0xFFFFu)));
+}
+template <>
+__device__ __forceinline__ float from_bits<__nv_bfloat16>(uint32_t w) { return __uint_as_float(w << 16); }
+
 // kN consecutive channels starting at c0 (channels >= d read as 0). `vec`: the row start is 16-byte
 // aligned (pointer and every stride), so a span wholly below d whose byte offset is a multiple of its
 // size can be read with one or two wide loads.
@@ -65,53 +79,90 @@ __device__ __forceinline__ void load_span(const T* row, int c0, int d, bool vec,
   for (int i = 0; i < kN; ++i) x[i] = c0 + i < d ? to_f32(row[c0 + i]) : 0.f;
 }
 
-// A whole row of kHD channels, in 16-byte pieces so that a D below kHD still uses wide loads.
-template <typename T, int kHD>
-__device__ __forceinline__ void load_row(const T* row, int d, bool vec, float (&x)[kHD]) {
-  constexpr int kV = 16 / static_cast<int>(sizeof(T));
-#pragma unroll
-  for (int c0 = 0; c0 < kHD; c0 += kV) {
-    float piece[kV];
-    load_span<T, kV>(row, c0, d, vec, piece);
-#pragma unroll
-    for (int i = 0; i < kV; ++i) x[c0 + i] = piece[i];
-  }
-}
-
 // int8 code of the contract: clamp(round_half_away(x * inv), -qmax, qmax).
 __device__ __forceinline__ uint32_t int_code(float x, float inv, float qmax) {
   const float c = fminf(fmaxf(roundf(x * inv), -qmax), qmax);
   return static_cast<uint32_t>(static_cast<int32_t>(c)) & 0xFFu;
 }
 
-template <int kHD>
-__device__ __forceinline__ void store_codes(int8_t* dst, const float (&x)[kHD], float inv, float qmax) {
+// ---- warp-cooperative row tiles ----------------------------------------------------------------------
+// A warp owns 32 consecutive tokens; each row is read by kLanes lanes with one 16-byte load each (a
+// coalesced row segment), kRows rows per step, kSteps steps. The raw 16-byte pieces stay in registers
+// between the amax and the quantization, so each input byte is read from memory once.
+template <typename T, int kHD>
+struct RowTile {
+  static constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // channels per lane
+  static constexpr int kLanes = kHD / kVec;                       // lanes per row
+  static constexpr int kRows = 32 / kLanes;                       // rows per step
+  static constexpr int kSteps = 32 / kRows;
+  static_assert(kLanes <= 32 && 32 % kLanes == 0, "a row spans a power-of-two lane group");
+
+  uint4 raw[kSteps];
+
+  __device__ __forceinline__ static int row_of(int step, int lane) { return step * kRows + lane / kLanes; }
+  __device__ __forceinline__ static int chan_of(int lane) { return (lane % kLanes) * kVec; }
+
+  // base: the warp's first token row; rows >= valid_rows and channels >= d read as 0.
+  __device__ __forceinline__ void load(const T* base, int64_t token_stride, int valid_rows, int d, bool vec, int lane) {
+    const int c0 = chan_of(lane);
 #pragma unroll
-  for (int c0 = 0; c0 < kHD; c0 += 16) {
-    uint32_t w[4];
+    for (int st = 0; st < kSteps; ++st) {
+      const int r = row_of(st, lane);
+      raw[st] = make_uint4(0, 0, 0, 0);
+      if (r < valid_rows) {
+        const T* src = base + r * token_stride + c0;
+        if (vec && c0 + kVec <= d) {
+          raw[st] = __ldg(reinterpret_cast<const uint4*>(src));
+        } else {
+          uint32_t w[4] = {0, 0, 0, 0};
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int c = c0 + 4 * k;
-      w[k] = int_code(x[c], inv, qmax) | (int_code(x[c + 1], inv, qmax) << 8) | (int_code(x[c + 2], inv, qmax) << 16) |
-             (int_code(x[c + 3], inv, qmax) << 24);
+          for (int i = 0; i < kVec; ++i) {
+            if (c0 + i < d) w[i * sizeof(T) / 4] |= bits_of(src[i]) << (8 * ((i * sizeof(T)) % 4));
+          }
+          raw[st] = make_uint4(w[0], w[1], w[2], w[3]);
+        }
+      }
     }
-    *reinterpret_cast<uint4*>(dst + c0) = make_uint4(w[0], w[1], w[2], w[3]);
   }
+
+  __device__ __forceinline__ float value(int st, int i) const {
+    const int byte = i * static_cast<int>(sizeof(T));
+    const uint4& u = raw[st];
+    const uint32_t word = byte < 4 ? u.x : byte < 8 ? u.y : byte < 12 ? u.z : u.w;
+    return from_bits<T>(word >> (8 * (byte % 4)));
+  }
+};
+
+// Max over the kLanes lanes that share a row (lanes are grouped contiguously).
+template <int kLanes>
+__device__ __forceinline__ float row_group_max(float x) {
+#pragma unroll
+  for (int b = 1; b < kLanes; b <<= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, b));
+  return x;
 }
 
-__device__ __forceinline__ float warp_max(float x, int from_mask) {
-  // xor-reduce over the lane bits in from_mask (e.g. 8|16 reduces over lanes l, l^8, l^16, l^24)
+// kVec int8 codes of the contract for one lane's channels, packed little-endian.
+template <int kVec>
+__device__ __forceinline__ void store_code_piece(int8_t* dst, const float (&x)[kVec], float inv, float qmax) {
+  uint32_t w[(kVec + 3) / 4];
 #pragma unroll
-  for (int b = 1; b < 32; b <<= 1) {
-    if (from_mask & b) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, b));
+  for (int k = 0; k < (kVec + 3) / 4; ++k) {
+    w[k] = int_code(x[4 * k], inv, qmax) | (int_code(x[4 * k + 1], inv, qmax) << 8) |
+           (int_code(x[4 * k + 2], inv, qmax) << 16) | (int_code(x[4 * k + 3], inv, qmax) << 24);
   }
-  return x;
+  if constexpr (kVec == 8) {
+    *reinterpret_cast<uint2*>(dst) = make_uint2(w[0], w[1]);
+  } else {
+    *reinterpret_cast<uint32_t*>(dst) = w[0];
+  }
 }
 
 // ---- pass 1, role Q: one CTA = 128 tokens of one (batch, q head) -------------------------------------
 template <typename T, int kHD>
 __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk) {
-  __shared__ float s_warp_amax[kPrepassThreads / 32];
+  using Tile = RowTile<T, kHD>;
+  __shared__ float s_row[kPrepassTokens];
+  __shared__ float s_grp[kPrepassTokens / 32 * 8];
   const int q_tiles = (p.q_len + kPrepassTokens - 1) / kPrepassTokens;
   const int bh = blk / q_tiles;
   const int tile = blk % q_tiles;
@@ -119,43 +170,69 @@ __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk)
   const int h = bh % p.q_heads;
   const int tid = threadIdx.x;
   const int lane = tid & 31;
-  const int i = tile * kPrepassTokens + tid;
-  const bool valid = i < p.q_len;
+  const int warp = tid >> 5;
+  const int first = tile * kPrepassTokens + 32 * warp;  // the warp's first token
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
 
-  float x[kHD];
-  if (valid) {
-    const T* row = static_cast<const T*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride + i * p.q_token_stride;
-    load_row<T, kHD>(row, p.head_dim, p.vec_q != 0, x);
-  } else {
+  Tile rows;
+  const T* base = static_cast<const T*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride + first * p.q_token_stride;
+  rows.load(base, p.q_token_stride, p.q_len - first, p.head_dim, p.vec_q != 0, lane);
 #pragma unroll
-    for (int c = 0; c < kHD; ++c) x[c] = 0.f;
+  for (int st = 0; st < Tile::kSteps; ++st) {
+    float m = 0.f;
+#pragma unroll
+    for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(rows.value(st, i)));
+    m = row_group_max<Tile::kLanes>(m);
+    if (lane % Tile::kLanes == 0) s_row[32 * warp + Tile::row_of(st, lane)] = m;
   }
-  float amax = 0.f;
-#pragma unroll
-  for (int c = 0; c < kHD; ++c) amax = fmaxf(amax, fabsf(x[c]));
-
-  // A warp holds one 32-token slice (the CTA starts on a multiple of 128).
-  if (gran == schema::QkGranularity::kPerThread) {
-    amax = warp_max(amax, 8 | 16);  // tokens i, i+8, i+16, i+24
-  } else {
-    amax = warp_max(amax, 31);
-    if (gran == schema::QkGranularity::kPerBlock) {
-      if (lane == 0) s_warp_amax[tid >> 5] = amax;
-      __syncthreads();
-      amax = fmaxf(fmaxf(s_warp_amax[0], s_warp_amax[1]), fmaxf(s_warp_amax[2], s_warp_amax[3]));
+  __syncthreads();
+  // Group maxima: per_thread 8 groups per 32-token slice (tokens g, g+8, g+16, g+24), per_warp one per
+  // slice, per_block one per CTA. Their leaders also write the scales.
+  {
+    float m = -1.f;  // -1: this thread leads no group
+    int leader_row = 0;
+    if (gran == schema::QkGranularity::kPerThread) {
+      if (tid < 32) {
+        const int slice = tid / 8, g = tid % 8;
+        m = fmaxf(fmaxf(s_row[32 * slice + g], s_row[32 * slice + g + 8]),
+                  fmaxf(s_row[32 * slice + g + 16], s_row[32 * slice + g + 24]));
+        leader_row = 32 * slice + g;
+        s_grp[tid] = m;
+      }
+    } else {
+      const bool block = gran == schema::QkGranularity::kPerBlock;
+      float x = block ? fmaxf(fmaxf(s_row[lane], s_row[lane + 32]), fmaxf(s_row[lane + 64], s_row[lane + 96]))
+                      : s_row[32 * warp + lane];
+      x = row_group_max<32>(x);
+      if (lane == 0 && (!block || warp == 0)) {
+        m = x;
+        leader_row = block ? 0 : 32 * warp;
+        s_grp[block ? 0 : warp] = m;
+      }
+    }
+    if (m >= 0.f) {
+      const int64_t slot = q_group_of(tile * kPrepassTokens + leader_row, gran);
+      if (slot < p.q_groups) {
+        p.q_scale[static_cast<int64_t>(bh) * p.q_groups + slot] = (m / static_cast<float>(p.qmax)) * p.q_fold;
+      }
     }
   }
+  __syncthreads();
   const float qmax = static_cast<float>(p.qmax);
-  const float inv = amax > 0.f ? qmax / amax : 0.f;
-  if (valid) store_codes<kHD>(p.q8 + (static_cast<int64_t>(bh) * p.q_len + i) * kHD, x, inv, qmax);
-
-  const bool leader = gran == schema::QkGranularity::kPerThread ? lane < 8
-                      : gran == schema::QkGranularity::kPerWarp ? lane == 0
-                                                                 : tid == 0;
-  if (leader) {
-    const int64_t slot = q_group_of(i, gran);
-    if (slot < p.q_groups) p.q_scale[static_cast<int64_t>(bh) * p.q_groups + slot] = (amax / qmax) * p.q_fold;
+  const int c0 = Tile::chan_of(lane);
+#pragma unroll
+  for (int st = 0; st < Tile::kSteps; ++st) {
+    const int r = Tile::row_of(st, lane);
+    if (first + r >= p.q_len) continue;
+    const int grp = gran == schema::QkGranularity::kPerThread ? 8 * warp + (r % 8)
+                    : gran == schema::QkGranularity::kPerWarp ? warp
+                                                               : 0;
+    const float amax = s_grp[grp];
+    const float inv = amax > 0.f ? qmax / amax : 0.f;
+    float x[Tile::kVec];
+#pragma unroll
+    for (int i = 0; i < Tile::kVec; ++i) x[i] = rows.value(st, i);
+    store_code_piece<Tile::kVec>(p.q8 + (static_cast<int64_t>(bh) * p.q_len + first + r) * kHD + c0, x, inv, qmax);
   }
 }
 
@@ -224,13 +301,18 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_q_stats_kernel(c
 __device__ __forceinline__ int v_position_in_group(int k) { return 4 * ((k & 7) >> 1) + (k & 1) + 2 * (k >> 3); }
 
 // ---- pass 2: K codes and V^T codes of 128 keys of one kv head ---------------------------------------
+// V^T goes through shared memory [kHD][128] bytes; the 16-byte groups of channel row c are XOR-swizzled
+// by (c / 8) % 8 so that the byte stores of lanes holding neighbouring channel octets hit different banks.
+__device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >> 3) & 7) << 4); }
+
 template <typename T, int kHD>
 __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
-  constexpr int kVtPitch = kPrepassTokens + 16;  // keeps 16-byte rows aligned for the read-out
+  using Tile = RowTile<T, kHD>;
   __shared__ float s_mean[kHD];
   __shared__ float s_vinv[kHD];
-  __shared__ float s_group_amax[kPrepassThreads / 32][4];
-  __shared__ __align__(16) uint8_t s_vt[kHD][kVtPitch];
+  __shared__ float s_row[kPrepassTokens];
+  __shared__ float s_grp[8];
+  __shared__ __align__(16) uint8_t s_vt[kHD][kPrepassTokens];
 
   const int bhk = blockIdx.x / p.kv_tiles;
   const int tile = blockIdx.x % p.kv_tiles;
@@ -239,7 +321,17 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
+  const int first = tile * kPrepassTokens + 32 * warp;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
+
+  // Issue this tile's loads before reducing the partial statistics, to overlap their latency. 16-bit
+  // inputs keep K and V in flight together; fp32 tiles are twice the registers, so V follows K.
+  constexpr bool kEarlyV = sizeof(T) == 2;
+  Tile krows, vrows;
+  const T* kbase = static_cast<const T*>(p.k) + b * p.k_batch_stride + g * p.k_head_stride + first * p.k_token_stride;
+  const T* vbase = static_cast<const T*>(p.v) + b * p.v_batch_stride + g * p.v_head_stride + first * p.v_token_stride;
+  krows.load(kbase, p.k_token_stride, p.kv_len - first, p.head_dim, p.vec_k != 0, lane);
+  if constexpr (kEarlyV) vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
 
   if (tid < kHD) {
     float sum = 0.f, vmax = 0.f;
@@ -254,58 +346,83 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
   }
   __syncthreads();
 
-  const int j = tile * kPrepassTokens + tid;
-  const bool valid = j < p.kv_len;
-
-  // K: smooth, group amax, codes.
-  float x[kHD];
-  if (valid) {
-    const T* row = static_cast<const T*>(p.k) + b * p.k_batch_stride + g * p.k_head_stride + j * p.k_token_stride;
-    load_row<T, kHD>(row, p.head_dim, p.vec_k != 0, x);
+  const int c0 = Tile::chan_of(lane);
+  float mean[Tile::kVec], vinv[Tile::kVec];
 #pragma unroll
-    for (int c = 0; c < kHD; ++c) x[c] -= s_mean[c];  // padded channels: 0 - 0
-  } else {
-#pragma unroll
-    for (int c = 0; c < kHD; ++c) x[c] = 0.f;
+  for (int i = 0; i < Tile::kVec; ++i) {
+    mean[i] = s_mean[c0 + i];
+    vinv[i] = s_vinv[c0 + i];
   }
-  float amax = 0.f;
+
+  // K: smoothed row amax -> group amax (per_thread: 4 groups of 16 keys per 64-key block, else one).
 #pragma unroll
-  for (int c = 0; c < kHD; ++c) amax = fmaxf(amax, fabsf(x[c]));
-  // A 64-key contract block spans warps 2w' and 2w'+1 of the CTA.
-  if (gran == schema::QkGranularity::kPerThread) {
-    amax = warp_max(amax, 1 | 8 | 16);  // keys with equal (j % 8) / 2 inside the warp
-    if (lane < 8 && (lane & 1) == 0) s_group_amax[warp][lane >> 1] = amax;
-  } else {
-    amax = warp_max(amax, 31);
-    if (lane == 0) s_group_amax[warp][0] = amax;
+  for (int st = 0; st < Tile::kSteps; ++st) {
+    const int r = Tile::row_of(st, lane);
+    float m = 0.f;
+    if (first + r < p.kv_len) {
+#pragma unroll
+      for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(krows.value(st, i) - mean[i]));
+    }
+    m = row_group_max<Tile::kLanes>(m);
+    if (lane % Tile::kLanes == 0) s_row[32 * warp + r] = m;
   }
   __syncthreads();
+  const bool per_thread = gran == schema::QkGranularity::kPerThread;
   {
-    const int gi = gran == schema::QkGranularity::kPerThread ? (lane & 7) >> 1 : 0;
-    amax = fmaxf(s_group_amax[warp][gi], s_group_amax[warp ^ 1][gi]);
+    float m = -1.f;  // -1: this thread leads no group
+    int leader = 0;
+    if (per_thread) {
+      if (tid < 8) {
+        const int blk64 = tid / 4, gi = tid % 4;
+        m = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+          m = fmaxf(m, fmaxf(s_row[64 * blk64 + 8 * k + 2 * gi], s_row[64 * blk64 + 8 * k + 2 * gi + 1]));
+        }
+        leader = 64 * blk64 + 2 * gi;
+        s_grp[tid] = m;
+      }
+    } else {
+      const int blk64 = warp / 2;
+      float x = row_group_max<32>(fmaxf(s_row[64 * blk64 + lane], s_row[64 * blk64 + 32 + lane]));
+      if (lane == 0 && (warp & 1) == 0) {
+        m = x;
+        leader = 64 * blk64;
+        s_grp[blk64] = m;
+      }
+    }
+    if (m >= 0.f) {
+      const int64_t slot = k_group_of(tile * kPrepassTokens + leader, gran);
+      if (slot < p.k_groups) p.k_scale[static_cast<int64_t>(bhk) * p.k_groups + slot] = m / static_cast<float>(p.qmax);
+    }
   }
+  __syncthreads();
   const float qmax = static_cast<float>(p.qmax);
-  const float inv = amax > 0.f ? qmax / amax : 0.f;
-  if (valid) store_codes<kHD>(p.k8 + (static_cast<int64_t>(bhk) * p.kv_len + j) * kHD, x, inv, qmax);
-  const bool leader = (warp & 1) == 0 &&
-                      (gran == schema::QkGranularity::kPerThread ? (lane < 8 && (lane & 1) == 0) : lane == 0);
-  if (leader) {
-    const int64_t slot = k_group_of(j, gran);
-    if (slot < p.k_groups) p.k_scale[static_cast<int64_t>(bhk) * p.k_groups + slot] = amax / qmax;
-  }
-
-  // V: per-channel e4m3 codes, transposed and permuted through shared memory.
-  if (valid) {
-    const T* row = static_cast<const T*>(p.v) + b * p.v_batch_stride + g * p.v_head_stride + j * p.v_token_stride;
-    load_row<T, kHD>(row, p.head_dim, p.vec_v != 0, x);
-  } else {
 #pragma unroll
-    for (int c = 0; c < kHD; ++c) x[c] = 0.f;
-  }
-  const int pos = (tid & ~15) + v_position_in_group(tid & 15);
+  for (int st = 0; st < Tile::kSteps; ++st) {
+    const int r = Tile::row_of(st, lane);
+    const int rt = 32 * warp + r;  // row in the CTA tile
+    if (first + r < p.kv_len) {
+      const float amax = s_grp[per_thread ? 4 * (rt / 64) + (rt % 8) / 2 : rt / 64];
+      const float inv = amax > 0.f ? qmax / amax : 0.f;
+      float x[Tile::kVec];
 #pragma unroll
-  for (int c = 0; c < kHD; ++c) {
-    s_vt[c][pos] = static_cast<uint8_t>(__nv_cvt_float_to_fp8(x[c] * s_vinv[c], __NV_SATFINITE, __NV_E4M3));
+      for (int i = 0; i < Tile::kVec; ++i) x[i] = krows.value(st, i) - mean[i];
+      store_code_piece<Tile::kVec>(p.k8 + (static_cast<int64_t>(bhk) * p.kv_len + first + r) * kHD + c0, x, inv, qmax);
+    }
+  }
+  if constexpr (!kEarlyV) vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
+  // V: e4m3 codes into the transposed, permuted tile (rows past kv_len were loaded as zeros).
+#pragma unroll
+  for (int st = 0; st < Tile::kSteps; ++st) {
+    const int rt = 32 * warp + Tile::row_of(st, lane);
+    const int pos = (rt & ~15) + v_position_in_group(rt & 15);
+#pragma unroll
+    for (int i = 0; i < Tile::kVec; ++i) {
+      const int c = c0 + i;
+      s_vt[c][vt_swizzle(c, pos)] =
+          static_cast<uint8_t>(__nv_cvt_float_to_fp8(vrows.value(st, i) * vinv[i], __NV_SATFINITE, __NV_E4M3));
+    }
   }
   __syncthreads();
   for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kPrepassThreads) {
@@ -314,7 +431,7 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
     const int col = tile * kPrepassTokens + 16 * grp;
     if (col < p.kv_len16) {
       *reinterpret_cast<uint4*>(p.v8t + (static_cast<int64_t>(bhk) * kHD + c) * p.kv_len16 + col) =
-          *reinterpret_cast<const uint4*>(&s_vt[c][16 * grp]);
+          *reinterpret_cast<const uint4*>(&s_vt[c][vt_swizzle(c, 16 * grp)]);
     }
   }
 }

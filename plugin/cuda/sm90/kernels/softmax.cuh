@@ -21,6 +21,16 @@ namespace sage::sm90 {
 
 inline constexpr float kLog2PRange = 8.80735492205760410744f;  // log2(448)
 
+// int32 score -> float, exactly (|s| < 2^21). Experiment knob: the native I2FP instruction (one issue slot)
+// or the two-op mantissa trick (exact_i2f, full-rate ALU + FMA pipes).
+__device__ __forceinline__ float score_to_float(int32_t s) {
+#if defined(SAGE_SM90_NATIVE_I2F)
+  return __int2float_rn(s);
+#else
+  return exact_i2f(s);
+#endif
+}
+
 // Running max and (448-scaled) row sum of the two rows this thread owns.
 struct RowState {
   float m[2];
@@ -51,8 +61,8 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, 
       im[0] = max(im[0], max(s[4 * n], s[4 * n + 1]));
       im[1] = max(im[1], max(s[4 * n + 2], s[4 * n + 3]));
     }
-    mx[0] = exact_i2f(im[0]) * sc;
-    mx[1] = exact_i2f(im[1]) * sc;
+    mx[0] = score_to_float(im[0]) * sc;
+    mx[1] = score_to_float(im[1]) * sc;
   } else {
     mx[0] = mx[1] = -INFINITY;
 #pragma unroll
@@ -62,7 +72,7 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, 
         const int key = key_lane + 8 * (n - n0) + (e & 1);
         const int row = row0 + 8 * (e >> 1);
         const bool dead = key >= kv_len || (kCausal && key > row);
-        const float t = dead ? -INFINITY : exact_i2f(s[4 * n + e]) * sc;
+        const float t = dead ? -INFINITY : score_to_float(s[4 * n + e]) * sc;
         p[4 * (n - n0) + e] = t;
         mx[e >> 1] = fmaxf(mx[e >> 1], t);
       }
@@ -87,7 +97,7 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, 
       if constexpr (kMasked) {
         p[i] = fast_exp2(p[i] - base[e >> 1]);
       } else {
-        p[i] = fast_exp2(fmaf(exact_i2f(s[4 * n + e]), sc, -base[e >> 1]));
+        p[i] = fast_exp2(fmaf(score_to_float(s[4 * n + e]), sc, -base[e >> 1]));
       }
       sum[e >> 1] += p[i];
     }
