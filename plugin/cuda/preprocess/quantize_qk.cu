@@ -60,45 +60,44 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
   if (tid < 32) group_amax[tid] = 0u;
   if (tid == 0) mean_amax = 0u;
 
-  float x[kPasses][8];
+  // The tile stays in registers as loaded (16-bit values for fp16/bf16: half the registers of floats, so more
+  // CTAs fit per SM to keep loads in flight); `values` converts and centres one pass on each use.
+  using Raw = typename RawChunk<T>::type;
+  Raw raw[kPasses];
 #pragma unroll
   for (int p = 0; p < kPasses; ++p) {
     const int r = r0 + p * kRows;
-    if (r < n_valid) {
-      load_chunk<T>(v, base, tile_begin + r, c, x[p]);
-    } else {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) x[p][i] = 0.f;  // padding rows stay exactly zero: codes 0
-    }
+    raw[p] = load_raw_chunk<T>(v, base, tile_begin + r, c, r < n_valid);  // padding rows: zeros, codes 0
   }
 
-  if (a.channel_mean != nullptr) {
-    float mu[8];
+  float mu[8];  // smooth_k: K's channel mean; smooth_q: the dequantized tile mean (set below)
 #pragma unroll
-    for (int i = 0; i < 8; ++i) mu[i] = a.channel_mean[bh * kDp + c + i];
+  for (int i = 0; i < 8; ++i) mu[i] = a.channel_mean != nullptr ? a.channel_mean[bh * kDp + c + i] : 0.f;
+  auto values = [&](int p, float (&x)[8]) {
+    raw_to_float<T>(raw[p], x);
+    if (r0 + p * kRows < n_valid) {  // padding rows stay exactly zero
 #pragma unroll
-    for (int p = 0; p < kPasses; ++p) {
-      if (r0 + p * kRows < n_valid) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) x[p][i] -= mu[i];
-      }
+      for (int i = 0; i < 8; ++i) x[i] -= mu[i];
     }
-  }
+  };
 
   if constexpr (kIsQuery) {
     if (a.smooth_tile_mean) {
+      float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        float sum = 0.f;
+      for (int p = 0; p < kPasses; ++p) {
+        float x[8];
+        values(p, x);  // mu is still zero here: the raw Q values
 #pragma unroll
-        for (int p = 0; p < kPasses; ++p) sum += x[p][i];  // padding rows are zero
-        red[r0][c + i] = sum;
+        for (int i = 0; i < 8; ++i) sum[i] += x[i];  // padding rows are zero
       }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) red[r0][c + i] = sum[i];
       __syncthreads();
       if (tid < kDp) {
-        float sum = red[0][tid];
-        for (int w = 1; w < kRows; ++w) sum += red[w][tid];
-        const float mean = sum / static_cast<float>(n_valid);
+        float total = red[0][tid];
+        for (int w = 1; w < kRows; ++w) total += red[w][tid];
+        const float mean = total / static_cast<float>(n_valid);
         tile_mean[tid] = mean;
         atomicMax(&mean_amax, __float_as_uint(fabsf(mean)));
       }
@@ -116,12 +115,7 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
       if (tid == 0) a.tile_mean_scales[tile_index] = delta;
       __syncthreads();
 #pragma unroll
-      for (int p = 0; p < kPasses; ++p) {
-        if (r0 + p * kRows < n_valid) {
-#pragma unroll
-          for (int i = 0; i < 8; ++i) x[p][i] -= tile_mean[c + i];
-        }
-      }
+      for (int i = 0; i < 8; ++i) mu[i] = tile_mean[c + i];
     }
   }
   __syncthreads();  // group_amax is zeroed
@@ -136,9 +130,11 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
 #pragma unroll
   for (int p = 0; p < kPasses; ++p) {
     const int r = r0 + p * kRows;
+    float x[8];
+    values(p, x);
     float m = 0.f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(x[p][i]));
+    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(x[i]));
 #pragma unroll
     for (int off = kLanes / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
     if (lane_in_row == 0 && r < n_valid) atomicMax(&group_amax[local_group(r)], __float_as_uint(m));
@@ -153,9 +149,11 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
     const int r = r0 + p * kRows;
     const float amax = __uint_as_float(group_amax[local_group(r)]);
     const float inv = amax > 0.f ? qmax / amax : 0.f;
+    float x[8];
+    values(p, x);
     int q[8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) q[i] = amax > 0.f ? quantize_code(x[p][i], inv, qmax) : 0;
+    for (int i = 0; i < 8; ++i) q[i] = amax > 0.f ? quantize_code(x[i], inv, qmax) : 0;
     int8_t* row = a.codes + (bh * a.len_pad + tile_begin + r) * row_bytes;
     if (int4) {  // channel 2m in the low nibble of byte m
       uint32_t packed = 0;

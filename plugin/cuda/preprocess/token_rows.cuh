@@ -42,6 +42,42 @@ __device__ __forceinline__ void load_chunk(const TokenView& v, const T* base, in
   load8_as_float<T>(base + tok * v.token_stride, c, v.head_dim, v.vec8, x);
 }
 
+// One 8-channel chunk as loaded: a uint4 of 16-bit values, or two float4 for fp32.
+template <typename T>
+struct RawChunk {
+  using type = uint4;
+};
+template <>
+struct RawChunk<float> {
+  struct type {
+    float4 lo, hi;
+  };
+};
+
+// Chunk c..c+7 of token `tok` (zeros when !valid and at channels >= head_dim), unconverted.
+template <typename T>
+__device__ __forceinline__ typename RawChunk<T>::type load_raw_chunk(const TokenView& v, const T* base, int tok, int c,
+                                                                     bool valid) {
+  typename RawChunk<T>::type raw;
+  if (valid && v.vec8 && c + 8 <= v.head_dim) {
+    raw = *reinterpret_cast<const typename RawChunk<T>::type*>(base + tok * v.token_stride + c);
+    return raw;
+  }
+  T e[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) e[i] = valid && c + i < v.head_dim ? base[tok * v.token_stride + c + i] : float_to<T>(0.f);
+  static_assert(sizeof(e) == sizeof(raw), "chunk size");
+  memcpy(&raw, e, sizeof(raw));
+  return raw;
+}
+
+template <typename T>
+__device__ __forceinline__ void raw_to_float(const typename RawChunk<T>::type& raw, float (&x)[8]) {
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) x[i] = load_as_float<T>(e + i);
+}
+
 // Calls launch.template run<T, kDp>() for the CUDA type of `dtype` and the padded head dim.
 template <class Launch>
 cudaError_t with_type_and_dim(DType dtype, int head_dim_pad, const Launch& launch) {
