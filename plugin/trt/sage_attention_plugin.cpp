@@ -17,7 +17,9 @@ using nvinfer1::ErrorCode;
 
 namespace {
 
-constexpr int32_t kNbInputs = schema::kNumInputs;
+// attn_mask / key_lengths are not supported by the CUDA kernels yet, so the plugin takes the required inputs
+// only and names the optional ones in its error when a node carries them.
+constexpr int32_t kNbInputs = schema::kNumRequiredInputs;
 constexpr int32_t kNbOutputs = schema::kNumOutputs;
 constexpr int32_t kQuery = 0, kKey = 1, kValue = 2;
 // The runner wants a 256-byte aligned workspace; TensorRT promises no alignment for the plugin's slice, so
@@ -80,8 +82,11 @@ void SageAttentionPlugin::report(ErrorCode code, const char* method, const std::
 
 std::string SageAttentionPlugin::check_io_counts(int32_t nb_inputs, int32_t nb_outputs) const {
   if (nb_inputs == kNbInputs && nb_outputs == kNbOutputs) return {};
-  return "expected " + std::to_string(kNbInputs) + " inputs (query, key, value) and " + std::to_string(kNbOutputs) +
-         " output; got " + std::to_string(nb_inputs) + " and " + std::to_string(nb_outputs);
+  std::string msg = "expected " + std::to_string(kNbInputs) + " inputs (query, key, value) and " +
+                    std::to_string(kNbOutputs) + " output; got " + std::to_string(nb_inputs) + " and " +
+                    std::to_string(nb_outputs);
+  if (nb_inputs > kNbInputs) msg += " (the optional inputs 'attn_mask' and 'key_lengths' are not supported on the GPU yet)";
+  return msg;
 }
 
 schema::Attributes SageAttentionPlugin::profile_attrs() const {
