@@ -191,7 +191,7 @@ void check_output_shapes(Checks& check, const Harness& h, nvinfer1::IPluginV3* c
     const char* what;
   };
   const Bad bad[] = {
-      {{2, 128, 8, 64}, {2, 256, 2, 64}, {2, 256, 2, 64}, "is_causal", "causal with Sq != Skv (constants)"},
+      {{2, 128, 8, 64}, {2, 256, 2, 64}, {2, 255, 2, 64}, "value", "value shape differs from key (constants)"},
       {{2, 128, 8, 64}, {2, 128, 2, 32}, {2, 128, 2, 32}, "head_dim", "head_dim mismatch (constants)"},
       {{2, 128, 8, 64}, {2, 128, 3, 64}, {2, 128, 3, 64}, "GQA", "Hq not a multiple of Hkv (constants)"},
       {{-1, -1, 8, 64}, {-1, -1, 128}, {-1, -1, 128}, "rank", "rank mismatch (dynamic)"},
