@@ -27,6 +27,7 @@ namespace sage::cuda {
 namespace attention_detail {
 
 inline constexpr float kLog2PRange = 8.807354922057604f;  // log2(448): exp2 then lands in [0, 448]
+inline constexpr int kIntBias = 0x4B400000;                // float bits of 1.5*2^23 (see small_int_to_float)
 
 // Copies kRows rows of Q or K codes (contiguous rows of kQkRowBytes) into a swizzled tile. Thread tid always
 // copies chunk tid % kChunks of rows tid / kChunks + i * kRowsPerRound, so its swizzled offset only moves by a
@@ -258,6 +259,8 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     constexpr bool kMasked = decltype(masked_tag)::value;
     constexpr bool kSmoothQ = decltype(smooth_tag)::value;
     constexpr bool kIntMax = !kMasked && !kSmoothQ;
+    // INT8 only: with INT4's small dot products the constant's rounding (0.375 dot units) is relatively larger.
+    constexpr bool kBiasFold = kIntMax && !Tr::kInt4;
     const int kv_base = blk * Tr::kBlockK;
     const uint8_t* k_tile = stages + (blk & 1) * Tr::kStageBytes;
     const uint8_t* v_tile = k_tile + Tr::kKTileBytes;
@@ -318,7 +321,10 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
       for (int n = 0; n < Tr::kSTiles; ++n) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          s[m][n][e] = kIntMax ? small_int_to_float(acc[m][n][e]) : small_int_to_float(acc[m][n][e]) * c;
+          // kIntMax keeps the biased float acc + 1.5*2^23 (exact); the bias is folded into the exp2 FMA below.
+          s[m][n][e] = kBiasFold ? __int_as_float(acc[m][n][e] + kIntBias)
+                       : kIntMax ? small_int_to_float(acc[m][n][e])
+                                 : small_int_to_float(acc[m][n][e]) * c;
         }
       }
     }
@@ -389,11 +395,17 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
         row_max[m][h] = mx;
         // FP8: exp2(t - m + log2(448)) = 448 p lands in the E4M3 range; l then sums 448 p and the 448 cancels.
         const float off = Tr::kFp8Pv ? mx - kLog2PRange : mx;
+        // exp2((acc + B) * c - (B * c + off)) with B = 1.5*2^23: one FFMA per element instead of FADD + FFMA.
+        // The rounding of the per-row constant scales all p of this row and block alike (by at most
+        // 2^(0.5 ulp(B*c)), i.e. the integer dot moves by at most 0.375), which the softmax normalization
+        // cancels except across blocks.
+        const float bias_off = kBiasFold ? fmaf(12582912.0f, c, off) : off;
         float sum[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int n = 0; n < Tr::kSTiles; ++n) {
-          s[m][n][2 * h] = fast_exp2(kIntMax ? fmaf(s[m][n][2 * h], c, -off) : s[m][n][2 * h] - off);
-          s[m][n][2 * h + 1] = fast_exp2(kIntMax ? fmaf(s[m][n][2 * h + 1], c, -off) : s[m][n][2 * h + 1] - off);
+          s[m][n][2 * h] = fast_exp2(kIntMax ? fmaf(s[m][n][2 * h], c, -bias_off) : s[m][n][2 * h] - off);
+          s[m][n][2 * h + 1] =
+              fast_exp2(kIntMax ? fmaf(s[m][n][2 * h + 1], c, -bias_off) : s[m][n][2 * h + 1] - off);
           sum[n % 4] += s[m][n][2 * h] + s[m][n][2 * h + 1];
         }
         // per-lane partial sums; quad-reduced at the end

@@ -120,6 +120,7 @@ __device__ __forceinline__ void wgmma_wait() {
 // must not be hoisted above the wait by the compiler (it cannot see that wgmma writes asynchronously).
 __device__ __forceinline__ void pin(float& r) { asm volatile("" : "+f"(r)::"memory"); }
 __device__ __forceinline__ void pin(int32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
+__device__ __forceinline__ void pin(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
 template <class T, int N>
 __device__ __forceinline__ void pin_all(T (&r)[N]) {
 #pragma unroll

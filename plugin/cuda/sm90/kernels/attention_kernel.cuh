@@ -2,17 +2,19 @@
 //
 //   warpgroup 0 (producer, 24 registers): one thread issues TMA loads of the CTA's Q tile and of the
 //     K / V^T tiles into a kStages-deep ring, each completing on its "full" mbarrier;
-//   warpgroups 1, 2 (consumers, 240 registers): 64 query rows each. Per 128-key tile:
-//     S = Q.K^T   wgmma m64n128k32 s32.s8.s8, both operands in shared memory, D/32 k-steps; release K;
-//     softmax of the two 64-key contract blocks (softmax.cuh) -> P~ as e4m3 A-fragments in registers;
-//     per block: R = P~.V  wgmma m64nDk32 f32.e4m3.e4m3 (RS) into a fresh accumulator, O = alpha*O + R
-//     in FP32 registers (two-level accumulation; the rescale overlaps the wgmma); release V.
+//   warpgroups 1, 2 (consumers, 240 registers): 64 query rows each, one 64-key contract block at a time:
+//     S = Q.K^T   wgmma m64n64k32 s32.s8.s8, both operands in shared memory, D/32 k-steps;
+//     softmax (softmax.cuh) -> P~ as e4m3 A-fragments in registers;
+//     R = P~.V    wgmma m64nDk32 f32.e4m3.e4m3 (RS) into a fresh accumulator, then O = alpha*O + R in
+//                 FP32 registers (two-level accumulation);
+//     software-pipelined (consume()): the softmax of block b+1 overlaps the P~.V of block b.
 //   The consumers' "empty" arrivals (one per warp) let the producer refill a stage.
 // One CTA per (128-query tile, q head, batch); causal grids visit the longest tiles of each head first.
 #pragma once
 #include <cuda.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../device/ptx_sm90.cuh"
 #include "../device/wgmma_ops.cuh"
@@ -23,8 +25,6 @@
 #include "traits.h"
 
 namespace sage::sm90 {
-
-inline constexpr int kPingPongBarrier = 1;  // named barriers 1, 2 (0 is __syncthreads)
 
 template <int kHeadDim>
 __device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 2], const uint32_t (&a)[4], uint64_t desc_b,
@@ -76,15 +76,24 @@ __device__ __forceinline__ void accumulate(float (&o)[kN], const float (&r)[kN])
   for (int i = 0; i < kN; ++i) o[i] += r[i];
 }
 
+// One consumer warpgroup: 64 query rows, all key blocks of the CTA, software-pipelined so that the
+// softmax of block b+1 runs while the tensor cores compute P~.V of block b:
+//
+//   issue QK(b+1) -> S ; issue PV(b) -> R ; wait QK(b+1) ; softmax(b+1) -> P~ next ; wait PV(b) ;
+//   O = alpha(b) * O + R ; P~ <- P~ next
+//
+// Blocks are the contract's 64-key blocks; a pipeline stage holds two of them (128 keys), and a stage is
+// released to the producer once its last block has been read.
 template <class Tr, typename OutT, bool kCausal>
 __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKernelParams& p, int cwg, int qt, int b,
-                                        int h, int bh, int bhk, int n_tiles) {
+                                        int h, int bh, int bhk, int n_blocks) {
   constexpr int kD = Tr::kHeadDim;
   const int tw = threadIdx.x - 128 * (cwg + 1);
   const int warp = tw >> 5;
   const int lane = tw & 31;
   const int t = lane & 3;
   const int row0 = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg + 16 * warp + (lane >> 2);
+  const int wg_first_row = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
   // Rows r0 and r0 + 8 share their Q group under every granularity (same 32-row slice, same i % 8).
   const float qs = row0 < p.q_len ? p.q_scale[static_cast<int64_t>(bh) * p.q_groups + q_group_of(row0, gran)] : 0.f;
@@ -92,101 +101,103 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
 
   float o[Tr::kAccRegs];
   float r_acc[Tr::kAccRegs];
+  int32_t s[32];
 #pragma unroll
   for (int i = 0; i < Tr::kAccRegs; ++i) o[i] = r_acc[i] = 0.f;
-#if defined(SAGE_SM90_PV_ONE_WAIT)
-  float r_acc2[Tr::kAccRegs];
 #pragma unroll
-  for (int i = 0; i < Tr::kAccRegs; ++i) r_acc2[i] = 0.f;
-#endif
-  int32_t s[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) s[i] = 0;
-  uint32_t pf[Tr::kPVSteps][4];
+  for (int i = 0; i < 32; ++i) s[i] = 0;
+  // P~ and alpha of two consecutive blocks: the P~.V of one reads its registers asynchronously while the
+  // softmax of the next writes the other set. Indices are compile-time (the loop runs in pairs): a copy
+  // "cur <- next" would let the register allocator merge the sets, and ptxas then serialises every wgmma.
+  uint32_t pf[2][2][4];
+  float alpha[2][2];
   RowState st;
   st.m[0] = st.m[1] = -INFINITY;
   st.l[0] = st.l[1] = 0.f;
 
   const uint32_t q_addr = smem_u32(ss.q) + Tr::kWarpgroupRows * cwg * kD;
-#if defined(SAGE_SM90_PINGPONG)
-  if (cwg == 1) named_barrier_arrive(kPingPongBarrier, 256);  // warpgroup 0 goes first
-#endif
-  const int wg_first_row = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg;
-  mbar_wait(&ss.q_full, 0);
+  auto stage_of = [](int blk) { return (blk >> 1) % Tr::kStages; };
+  auto phase_of = [](int blk) { return static_cast<uint32_t>(((blk >> 1) / Tr::kStages) & 1); };
+  auto last_of_stage = [n_blocks](int blk) { return (blk & 1) == 1 || blk + 1 == n_blocks; };
 
-  for (int j = 0; j < n_tiles; ++j) {
-    const int stage = j % Tr::kStages;
-    const uint32_t phase = (j / Tr::kStages) & 1;
-
-    // ---- S = Q . K^T -------------------------------------------------------------------------------
-    mbar_wait(&ss.k_full[stage], phase);
-    const uint32_t k_addr = smem_u32(ss.k[stage]);
-#if defined(SAGE_SM90_PINGPONG)
-    // The two consumer warpgroups take turns issuing Q.K^T, so that one's softmax tends to run while the
-    // other's products occupy the tensor cores.
-    named_barrier_sync(kPingPongBarrier + cwg, 256);
-#endif
+  auto issue_qk = [&](int blk) {
+    mbar_wait(&ss.k_full[stage_of(blk)], phase_of(blk));
+    const uint32_t k_addr = smem_u32(ss.k[stage_of(blk)]) + (blk & 1) * 64 * kD;
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < Tr::kKSteps; ++kk) {
-      wgmma_m64n128k32_s32_s8s8_ss(s, make_smem_desc<Tr::kQKRowBytes>(q_addr + 32 * kk),
-                                   make_smem_desc<Tr::kQKRowBytes>(k_addr + 32 * kk), kk > 0 ? 1u : 0u);
+      wgmma_m64n64k32_s32_s8s8_ss(s, make_smem_desc<Tr::kQKRowBytes>(q_addr + 32 * kk),
+                                  make_smem_desc<Tr::kQKRowBytes>(k_addr + 32 * kk), kk > 0 ? 1u : 0u);
     }
     wgmma_commit();
-#if defined(SAGE_SM90_PINGPONG)
-    if (cwg == 0 || j + 1 < n_tiles) named_barrier_arrive(kPingPongBarrier + (1 - cwg), 256);
-#endif
-    wgmma_wait<0>();
+  };
+  auto qk_done = [&](int blk) {  // after the wait that covers QK(blk)
     pin_all(s);
-    if (lane == 0) mbar_arrive(&ss.k_empty[stage]);
-
-    // ---- softmax of the tile's two contract blocks ---------------------------------------------------
-    const int key0 = j * Tr::kBlockN;
-    const float sc0 = key0 < p.kv_len ? qs * ks_head[k_group_of(key0 + 2 * t, gran)] : 0.f;
-    const float sc1 = key0 + 64 < p.kv_len ? qs * ks_head[k_group_of(key0 + 64 + 2 * t, gran)] : 0.f;
-    float alpha0[2], alpha1[2];
-    const bool masked = key0 + Tr::kBlockN > p.kv_len || (kCausal && key0 + Tr::kBlockN - 1 > wg_first_row);
+    if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.k_empty[stage_of(blk)]);
+  };
+  auto softmax = [&](int blk, uint32_t(&pf)[2][4], float(&alpha)[2]) {
+    const int key0 = 64 * blk;
+    const float sc = qs * ks_head[k_group_of(key0 + 2 * t, gran)];
+    const bool masked = key0 + 64 > p.kv_len || (kCausal && key0 + 63 > wg_first_row);
     if (masked) {
-      softmax_block<0, true, kCausal>(s, sc0, st, alpha0, pf, key0 + 2 * t, row0, p.kv_len);
-      softmax_block<1, true, kCausal>(s, sc1, st, alpha1, pf, key0 + 64 + 2 * t, row0, p.kv_len);
+      softmax_block<true, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0, p.kv_len);
     } else {
-      softmax_block<0, false, kCausal>(s, sc0, st, alpha0, pf, key0 + 2 * t, row0, p.kv_len);
-      softmax_block<1, false, kCausal>(s, sc1, st, alpha1, pf, key0 + 64 + 2 * t, row0, p.kv_len);
+      softmax_block<false, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0, p.kv_len);
     }
-
-    // ---- O = alpha1 * (alpha0 * O + R0) + R1, each R a fresh FP8 accumulation ------------------------
-    mbar_wait(&ss.v_full[stage], phase);
-    const uint32_t v_addr = smem_u32(ss.v[stage]);
-#if defined(SAGE_SM90_PV_ONE_WAIT)
-    // Both blocks' products in flight at once, into two accumulators (the second reuses S's registers,
-    // which are dead after the softmax); one wait.
+  };
+  auto issue_pv = [&](int blk, const uint32_t(&pf)[2][4]) {
+    mbar_wait(&ss.v_full[stage_of(blk)], phase_of(blk));
+    const uint32_t v_addr = smem_u32(ss.v[stage_of(blk)]) + (blk & 1) * 64;  // 64 tokens = 64 bytes of V^T rows
     wgmma_fence();
     wgmma_pv<kD>(r_acc, pf[0], make_smem_desc<Tr::kVRowBytes>(v_addr), 0u);
     wgmma_pv<kD>(r_acc, pf[1], make_smem_desc<Tr::kVRowBytes>(v_addr + 32), 1u);
-    wgmma_pv<kD>(r_acc2, pf[2], make_smem_desc<Tr::kVRowBytes>(v_addr + 64), 0u);
-    wgmma_pv<kD>(r_acc2, pf[3], make_smem_desc<Tr::kVRowBytes>(v_addr + 96), 1u);
     wgmma_commit();
-    wgmma_wait<0>();
+  };
+  auto pv_done = [&](int blk) {  // after the wait that covers PV(blk)
     pin_all(r_acc);
-    pin_all(r_acc2);
-    rescale_rows(o, alpha0);
+    if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
+  };
+
+  auto finish_block = [&](int blk, const float(&a)[2]) {  // O = alpha * O + R (two-level accumulation)
+    pv_done(blk);
+    rescale_rows(o, a);
     accumulate(o, r_acc);
-    rescale_rows(o, alpha1);
-    accumulate(o, r_acc2);
-#else
-#pragma unroll
-    for (int blk = 0; blk < 2; ++blk) {
-      wgmma_fence();
-      wgmma_pv<kD>(r_acc, pf[2 * blk], make_smem_desc<Tr::kVRowBytes>(v_addr + 64 * blk), 0u);
-      wgmma_pv<kD>(r_acc, pf[2 * blk + 1], make_smem_desc<Tr::kVRowBytes>(v_addr + 64 * blk + 32), 1u);
-      wgmma_commit();
-      rescale_rows(o, blk == 0 ? alpha0 : alpha1);  // runs while the tensor cores work
-      wgmma_wait<0>();
-      pin_all(r_acc);
-      accumulate(o, r_acc);
-    }
-#endif
-    if (lane == 0) mbar_arrive(&ss.v_empty[stage]);
+  };
+  // Block blk (P~ set kCur) while block blk + 1 exists: its P~.V overlaps the next block's softmax.
+  auto step = [&](int blk, auto cur) {
+    constexpr int kCur = decltype(cur)::value;
+    issue_qk(blk + 1);
+    issue_pv(blk, pf[kCur]);
+    wgmma_wait<1>();  // groups retire in order: QK(blk+1) is done, PV(blk) may still run
+    qk_done(blk + 1);
+    softmax(blk + 1, pf[1 - kCur], alpha[1 - kCur]);
+    wgmma_wait<0>();
+    finish_block(blk, alpha[kCur]);
+  };
+  auto last = [&](int blk, auto cur) {
+    constexpr int kCur = decltype(cur)::value;
+    issue_pv(blk, pf[kCur]);
+    wgmma_wait<0>();
+    finish_block(blk, alpha[kCur]);
+  };
+  using Set0 = std::integral_constant<int, 0>;
+  using Set1 = std::integral_constant<int, 1>;
+
+  mbar_wait(&ss.q_full, 0);
+  issue_qk(0);
+  wgmma_wait<0>();
+  qk_done(0);
+  softmax(0, pf[0], alpha[0]);
+  int blk = 0;
+  for (; blk + 2 < n_blocks; blk += 2) {
+    step(blk, Set0{});
+    step(blk + 1, Set1{});
+  }
+  if (blk + 1 < n_blocks) {
+    step(blk, Set0{});
+    last(blk + 1, Set1{});
+  } else {
+    last(blk, Set0{});
   }
 
   store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
@@ -205,8 +216,10 @@ __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
   const int b = blockIdx.z;
   const int bh = b * p.q_heads + h;
   const int bhk = b * p.kv_heads + h / p.heads_per_kv;
-  const int kv_tiles = (p.kv_len + Tr::kBlockN - 1) / Tr::kBlockN;
-  const int n_tiles = kCausal ? min(kv_tiles, qt + 1) : kv_tiles;  // Sq == Skv, BLOCK_M == BLOCK_N
+  // Keys this CTA needs: all, or (causal, Sq == Skv) those up to its last row.
+  const int kv_end = kCausal ? min(p.kv_len, (qt + 1) * Tr::kBlockM) : p.kv_len;
+  const int n_blocks = (kv_end + 63) / 64;                    // 64-key contract blocks
+  const int n_tiles = (kv_end + Tr::kBlockN - 1) / Tr::kBlockN;  // 128-key pipeline stages
   const int wg = threadIdx.x / 128;
 
   if (threadIdx.x == 0) {
@@ -227,7 +240,7 @@ __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
     if (threadIdx.x == 0) produce<Tr>(ss, &tm_q, &tm_k, &tm_v, qt, bh, bhk, n_tiles);
   } else {
     setmaxnreg_inc<Tr::kConsumerRegs>();
-    consume<Tr, OutT, kCausal>(ss, p, wg - 1, qt, b, h, bh, bhk, n_tiles);
+    consume<Tr, OutT, kCausal>(ss, p, wg - 1, qt, b, h, bh, bhk, n_blocks);
   }
 #else
   (void)tm_q; (void)tm_k; (void)tm_v; (void)p;

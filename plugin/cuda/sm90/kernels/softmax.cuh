@@ -1,5 +1,5 @@
 // Online softmax of one 64-key contract block (docs/OP_CONTRACT.md §5) on the int32 Q.K^T accumulator of
-// an m64n128 wgmma, producing the FP8 P~ operand of the P~.V wgmma directly in registers.
+// an m64n64 wgmma, producing the FP8 P~ operand of the P~.V wgmma directly in registers.
 //
 // Accumulator layout (m64nN, per thread): warp w, lane l own rows r0 = 16w + l/4 and r0 + 8; register
 // s[4n + e] of 8-column chunk n is (row r0 + 8*(e>>1), column 8n + 2*(l%4) + (e&1)).
@@ -21,15 +21,9 @@ namespace sage::sm90 {
 
 inline constexpr float kLog2PRange = 8.80735492205760410744f;  // log2(448)
 
-// int32 score -> float, exactly (|s| < 2^21). Experiment knob: the native I2FP instruction (one issue slot)
-// or the two-op mantissa trick (exact_i2f, full-rate ALU + FMA pipes).
-__device__ __forceinline__ float score_to_float(int32_t s) {
-#if defined(SAGE_SM90_NATIVE_I2F)
-  return __int2float_rn(s);
-#else
-  return exact_i2f(s);
-#endif
-}
+// int32 score -> float, exactly (|s| < 2^21 < 2^24). The native I2FP costs one issue slot; measured no slower
+// than the two-op mantissa trick (exact_i2f) and 7% faster at D = 64 (docs/HOPPER_KERNEL.md).
+__device__ __forceinline__ float score_to_float(int32_t s) { return __int2float_rn(s); }
 
 // Running max and (448-scaled) row sum of the two rows this thread owns.
 struct RowState {
@@ -42,22 +36,21 @@ __device__ __forceinline__ float quad_max(float x) {
   return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
-// kBlock: which 64-key half of the 128-key tile (accumulator chunks 8*kBlock .. 8*kBlock+7).
+// One block: accumulator chunks 0..7 (keys 8n .. 8n+7 of the block).
 // kMasked: some keys of the block may be beyond kv_len or (causal) after the row; masked keys get
 // logit -inf and take no part in the max (a row whose block is fully masked keeps m, alpha = 1, p = 0).
 // key_lane: key index of this thread's first column in the block (block start + 2*(l%4)).
-// pf[ks]: the A operand (m64 x k32, e4m3) of the ks-th k32 slice of the tile; V^T is stored with its
-// tokens permuted to match (prepass.cuh), so no shuffles are needed.
-template <int kBlock, bool kMasked, bool kCausal>
-__device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, RowState& st, float (&alpha)[2],
-                                              uint32_t (&pf)[4][4], int key_lane, int row0, int kv_len) {
-  constexpr int n0 = 8 * kBlock;
-  float p[32];  // p[4*(n - n0) + e]
+// pf[ks]: the A operand (m64 x k32, e4m3) of the block's ks-th k32 slice; V^T is stored with its tokens
+// permuted to match (prepass.cuh), so no shuffles are needed.
+template <bool kMasked, bool kCausal>
+__device__ __forceinline__ void softmax_block(const int32_t (&s)[32], float sc, RowState& st, float (&alpha)[2],
+                                              uint32_t (&pf)[2][4], int key_lane, int row0, int kv_len) {
+  float p[32];  // p[4n + e]
   float mx[2];
   if constexpr (!kMasked) {
-    int32_t im[2] = {s[4 * n0], s[4 * n0 + 2]};
+    int32_t im[2] = {s[0], s[2]};
 #pragma unroll
-    for (int n = n0; n < n0 + 8; ++n) {
+    for (int n = 0; n < 8; ++n) {
       im[0] = max(im[0], max(s[4 * n], s[4 * n + 1]));
       im[1] = max(im[1], max(s[4 * n + 2], s[4 * n + 3]));
     }
@@ -66,14 +59,14 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, 
   } else {
     mx[0] = mx[1] = -INFINITY;
 #pragma unroll
-    for (int n = n0; n < n0 + 8; ++n) {
+    for (int n = 0; n < 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int key = key_lane + 8 * (n - n0) + (e & 1);
+        const int key = key_lane + 8 * n + (e & 1);
         const int row = row0 + 8 * (e >> 1);
         const bool dead = key >= kv_len || (kCausal && key > row);
         const float t = dead ? -INFINITY : score_to_float(s[4 * n + e]) * sc;
-        p[4 * (n - n0) + e] = t;
+        p[4 * n + e] = t;
         mx[e >> 1] = fmaxf(mx[e >> 1], t);
       }
     }
@@ -90,17 +83,13 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, 
   }
   float sum[2] = {0.f, 0.f};
 #pragma unroll
-  for (int n = n0; n < n0 + 8; ++n) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int i = 4 * (n - n0) + e;
-      if constexpr (kMasked) {
-        p[i] = fast_exp2(p[i] - base[e >> 1]);
-      } else {
-        p[i] = fast_exp2(fmaf(score_to_float(s[4 * n + e]), sc, -base[e >> 1]));
-      }
-      sum[e >> 1] += p[i];
+  for (int i = 0; i < 32; ++i) {
+    if constexpr (kMasked) {
+      p[i] = fast_exp2(p[i] - base[(i >> 1) & 1]);
+    } else {
+      p[i] = fast_exp2(fmaf(score_to_float(s[i]), sc, -base[(i >> 1) & 1]));
     }
+    sum[(i >> 1) & 1] += p[i];
   }
 #pragma unroll
   for (int r = 0; r < 2; ++r) st.l[r] = alpha[r] * st.l[r] + sum[r];
@@ -108,12 +97,11 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[64], float sc, 
   // reg 2 = (r0, k 16+4t..), reg 3 = (r0+8, k 16+4t..). Chunks n and n+1 give k 4t.. , n+2 and n+3 give 16+4t..
 #pragma unroll
   for (int ks = 0; ks < 2; ++ks) {
-    const int c = 16 * ks;  // p index of chunk n0 + 4*ks
-    uint32_t(&a)[4] = pf[2 * kBlock + ks];
-    a[0] = pack_e4m3x4(p[c + 0], p[c + 1], p[c + 4], p[c + 5]);
-    a[1] = pack_e4m3x4(p[c + 2], p[c + 3], p[c + 6], p[c + 7]);
-    a[2] = pack_e4m3x4(p[c + 8], p[c + 9], p[c + 12], p[c + 13]);
-    a[3] = pack_e4m3x4(p[c + 10], p[c + 11], p[c + 14], p[c + 15]);
+    const int c = 16 * ks;  // p index of chunk 4*ks
+    pf[ks][0] = pack_e4m3x4(p[c + 0], p[c + 1], p[c + 4], p[c + 5]);
+    pf[ks][1] = pack_e4m3x4(p[c + 2], p[c + 3], p[c + 6], p[c + 7]);
+    pf[ks][2] = pack_e4m3x4(p[c + 8], p[c + 9], p[c + 12], p[c + 13]);
+    pf[ks][3] = pack_e4m3x4(p[c + 10], p[c + 11], p[c + 14], p[c + 15]);
   }
 }
 

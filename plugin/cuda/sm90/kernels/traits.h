@@ -17,11 +17,10 @@ struct AttnTraits {
   static constexpr int kWarpgroupRows = kBlockM / kConsumerWarpgroups;
   static_assert(kWarpgroupRows == 64, "one m64 wgmma per consumer warpgroup");
 
-  // 128 keys per pipeline stage: two of the contract's 64-key softmax blocks. N = 128 keeps the Q.K^T
-  // wgmma at a shape where the Q operand's shared-memory reads (2 KB per k-step) stay well under the
-  // tensor-core time.
+  // 128 keys per pipeline stage (one TMA box each for K and V^T, 128-byte V^T rows with 128B swizzle);
+  // the consumers walk it as two of the contract's 64-key blocks. Blocks of 64 keep S at 32 registers,
+  // which is what lets the softmax of one block overlap the P~.V of the previous one (consume()).
   static constexpr int kBlockN = 128;
-  static constexpr int kContractBlocksPerTile = kBlockN / 64;
 
   // Three stages: both consumer warpgroups must release a stage before it is refilled, so one spare stage
   // absorbs their drift; 112 KB (D=128) still leaves room under the 227 KB limit.
@@ -38,7 +37,6 @@ struct AttnTraits {
   static constexpr int kKBytes = kBlockN * kHeadDim;
   static constexpr int kVBytes = kHeadDim * kBlockN;
   static constexpr int kKSteps = kHeadDim / 32;  // k32 steps of Q.K^T
-  static constexpr int kPVSteps = kBlockN / 32;  // k32 steps of P~.V per tile (two per 64-key block)
   static constexpr int kAccRegs = kHeadDim / 2;  // m64 x D fp32 accumulator registers per thread
 };
 

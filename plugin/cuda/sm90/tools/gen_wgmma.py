@@ -72,7 +72,7 @@ __device__ __forceinline__ void wgmma_m64n{n}k32_f32_e4m3_rs(float (&d)[{nd}], c
 
 def main() -> None:
     out = pathlib.Path(__file__).resolve().parent.parent / "device" / "wgmma_ops.cuh"
-    body = HEADER + ss_int8(128) + rs_e4m3(128) + rs_e4m3(64) + "\n}  // namespace sage::sm90\n"
+    body = HEADER + ss_int8(64) + rs_e4m3(128) + rs_e4m3(64) + "\n}  // namespace sage::sm90\n"
     out.write_text(body)
     print(f"wrote {out}")
 
