@@ -17,11 +17,13 @@ struct AttnTensorMaps {
 // Both quantization passes; `dtype` is the input type, `head_dim_padded` 64 or 128.
 cudaError_t launch_prepass(const PrepassParams& p, DType dtype, int head_dim_padded, cudaStream_t stream);
 
-// The attention kernel over a (q_tiles, Hq, B) grid; `dtype` is the output type.
+// The attention kernel over a (ceil(Sq / block_m), Hq, B) grid; `dtype` is the output type. The Q tensor
+// map's box must be attn_block_m(head_dim_padded) rows.
 cudaError_t launch_attention_hd64(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
-                                  int q_tiles, int batch, cudaStream_t stream);
+                                  int batch, cudaStream_t stream);
 cudaError_t launch_attention_hd128(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
-                                   int q_tiles, int batch, cudaStream_t stream);
+                                   int batch, cudaStream_t stream);
+int attn_block_m(int head_dim_padded);
 
 // A trivial kernel of this translation unit set: its binaryVersion tells whether sm_90a code was built.
 const void* sm90_probe_kernel();

@@ -10,7 +10,7 @@ namespace sage::sm90 {
 
 struct Plan {
   int head_dim_padded = 0;  // 64 or 128
-  int q_tiles = 0;          // ceil(Sq / 128): attention CTAs per (batch, q head) and Q CTAs of pass 1
+  int q_tiles = 0;          // ceil(Sq / 128): Q CTAs of pass 1 per (batch, q head)
   int q_blocks = 0;         // B * Hq * q_tiles
   int stat_chunks = 0;      // pass-1 stats CTAs per kv head
   int stat_chunk_len = 0;

@@ -166,7 +166,8 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   const auto swz_qk = dp == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B;
   const uint64_t bq = static_cast<uint64_t>(s.batch * s.q_heads);
   const uint64_t bk = static_cast<uint64_t>(s.batch * s.kv_heads);
-  std::string err = encode_byte_tensor_map_3d(&maps.q, pp.q8, dp, s.q_len, bq, dp, dp * s.q_len, dp, 128, swz_qk);
+  const uint32_t block_m = static_cast<uint32_t>(attn_block_m(dp));
+  std::string err = encode_byte_tensor_map_3d(&maps.q, pp.q8, dp, s.q_len, bq, dp, dp * s.q_len, dp, block_m, swz_qk);
   if (err.empty()) {
     err = encode_byte_tensor_map_3d(&maps.k, pp.k8, dp, s.kv_len, bk, dp, dp * s.kv_len, dp, 128, swz_qk);
   }
@@ -204,8 +205,8 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   }
   if (!attend) return {};
   const bool causal = p.attrs.is_causal != 0;
-  const cudaError_t e = dp == 64 ? launch_attention_hd64(maps, ap, p.dtype, causal, plan.q_tiles, pp.batch, stream)
-               : launch_attention_hd128(maps, ap, p.dtype, causal, plan.q_tiles, pp.batch, stream);
+  const cudaError_t e = dp == 64 ? launch_attention_hd64(maps, ap, p.dtype, causal, pp.batch, stream)
+                                 : launch_attention_hd128(maps, ap, p.dtype, causal, pp.batch, stream);
   if (e != cudaSuccess) return cuda_error("attention", e);
   return {};
 }

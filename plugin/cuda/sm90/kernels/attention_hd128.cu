@@ -4,8 +4,8 @@
 namespace sage::sm90 {
 
 cudaError_t launch_attention_hd128(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
-                                   int q_tiles, int batch, cudaStream_t stream) {
-  return launch_attention_for_dtype<128>(maps, p, dtype, causal, q_tiles, batch, stream);
+                                   int batch, cudaStream_t stream) {
+  return launch_attention_for_dtype<128>(maps, p, dtype, causal, batch, stream);
 }
 
 }  // namespace sage::sm90

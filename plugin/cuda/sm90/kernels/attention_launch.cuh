@@ -3,14 +3,16 @@
 #include <cuda_runtime_api.h>
 
 #include "../host/launch.h"
+#include "traits.h"
 #include "attention_kernel.cuh"
 
 namespace sage::sm90 {
 
 template <int kHeadDim, typename OutT, bool kCausal>
-cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKernelParams& p, int q_tiles, int batch,
+cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKernelParams& p, int batch,
                                       cudaStream_t stream) {
   using Tr = AttnTraits<kHeadDim>;
+  const int q_tiles = (p.q_len + Tr::kBlockM - 1) / Tr::kBlockM;
   constexpr int kSmem = attn_smem_bytes<Tr>();
   auto* kernel = &sage_sm90_attention_kernel<kHeadDim, OutT, kCausal>;
   // Once per instantiation (thread-safe static init); not a stream operation, so capture-safe.
@@ -23,17 +25,17 @@ cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKern
 
 template <int kHeadDim>
 cudaError_t launch_attention_for_dtype(const AttnTensorMaps& maps, const AttnKernelParams& p, DType dtype, bool causal,
-                                       int q_tiles, int batch, cudaStream_t stream) {
+                                       int batch, cudaStream_t stream) {
   switch (dtype) {
     case DType::kFloat16:
-      return causal ? launch_attention_instance<kHeadDim, __half, true>(maps, p, q_tiles, batch, stream)
-                    : launch_attention_instance<kHeadDim, __half, false>(maps, p, q_tiles, batch, stream);
+      return causal ? launch_attention_instance<kHeadDim, __half, true>(maps, p, batch, stream)
+                    : launch_attention_instance<kHeadDim, __half, false>(maps, p, batch, stream);
     case DType::kBFloat16:
-      return causal ? launch_attention_instance<kHeadDim, __nv_bfloat16, true>(maps, p, q_tiles, batch, stream)
-                    : launch_attention_instance<kHeadDim, __nv_bfloat16, false>(maps, p, q_tiles, batch, stream);
+      return causal ? launch_attention_instance<kHeadDim, __nv_bfloat16, true>(maps, p, batch, stream)
+                    : launch_attention_instance<kHeadDim, __nv_bfloat16, false>(maps, p, batch, stream);
     case DType::kFloat32:
-      return causal ? launch_attention_instance<kHeadDim, float, true>(maps, p, q_tiles, batch, stream)
-                    : launch_attention_instance<kHeadDim, float, false>(maps, p, q_tiles, batch, stream);
+      return causal ? launch_attention_instance<kHeadDim, float, true>(maps, p, batch, stream)
+                    : launch_attention_instance<kHeadDim, float, false>(maps, p, batch, stream);
   }
   return cudaErrorInvalidValue;
 }

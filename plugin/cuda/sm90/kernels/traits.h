@@ -9,13 +9,17 @@ struct AttnTraits {
   static_assert(kHeadDimPadded == 64 || kHeadDimPadded == 128, "head dims are padded to 64 or 128");
   static constexpr int kHeadDim = kHeadDimPadded;
 
-  // One CTA covers BLOCK_Q = 128 query rows (the contract's per_block Q group), split over two consumer
-  // warpgroups of 64 rows each: one m64 wgmma per warpgroup, and warp w of a warpgroup owns rows
-  // 16w..16w+15, which keeps each per_thread/per_warp Q group inside one warp.
-  static constexpr int kBlockM = 128;
+  // Consumer warpgroups of 64 query rows each: one m64 wgmma per warpgroup, and warp w of a warpgroup owns
+  // rows 16w..16w+15, which keeps each per_thread/per_warp Q group inside one warp (scales are looked up
+  // per row, so the CTA's row count need not be the contract's BLOCK_Q). Two at D = 128 (their registers
+  // need 240 each); SAGE_SM90_D64_WARPGROUPS may set three at D = 64 (160 registers each suffice).
+#if defined(SAGE_SM90_D64_WARPGROUPS)
+  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? SAGE_SM90_D64_WARPGROUPS : 2;
+#else
   static constexpr int kConsumerWarpgroups = 2;
-  static constexpr int kWarpgroupRows = kBlockM / kConsumerWarpgroups;
-  static_assert(kWarpgroupRows == 64, "one m64 wgmma per consumer warpgroup");
+#endif
+  static constexpr int kWarpgroupRows = 64;
+  static constexpr int kBlockM = kWarpgroupRows * kConsumerWarpgroups;
 
   // 128 keys per pipeline stage (one TMA box each for K and V^T, 128-byte V^T rows with 128B swizzle);
   // the consumers walk it as two of the contract's 64-key blocks. Blocks of 64 keep S at 32 registers,
@@ -27,9 +31,10 @@ struct AttnTraits {
   static constexpr int kStages = 3;
 
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);  // warpgroup 0 produces
-  // setmaxnreg budgets: 24 * 128 + 240 * 256 = 64,512 of the 65,536 registers of an SM.
+  // setmaxnreg budgets: 24 * 128 + 240 * 256 = 64,512 of the 65,536 registers of an SM (three consumers:
+  // 24 * 128 + 160 * 384 = 64,512).
   static constexpr int kProducerRegs = 24;
-  static constexpr int kConsumerRegs = 240;
+  static constexpr int kConsumerRegs = kConsumerWarpgroups == 2 ? 240 : 160;
 
   static constexpr int kQKRowBytes = kHeadDim;  // int8 Q and K rows: 128B or 64B swizzle
   static constexpr int kVRowBytes = kBlockN;    // fp8 V^T rows hold 128 tokens: 128B swizzle
