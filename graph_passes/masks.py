@@ -125,6 +125,14 @@ def attended_pattern(index: GraphIndex, name: str, depth: int = 0) -> Pattern:
         return nonzero_pattern(index, name, depth)
     if op == "Slice":
         return _slice_of_buffer(index, p)
+    if op in _COMPARISONS:
+        return _comparison(index, p)
+    if op in ("Gather", "GatherND", "GatherElements"):
+        data = attended_pattern(index, p.input(0), depth + 1)
+        if data.kind in ("all", "none"):  # gathering from a uniform tensor gives the same value everywhere
+            dims = index.dims(p.outputs[0])
+            rows, cols = (dims[-2], dims[-1]) if dims is not None and len(dims) >= 2 else (None, None)
+            return Pattern(data.kind, _ZERO, rows, cols)
     raise MaskUnsupported(_unsupported_reason(index, name, "boolean mask"))
 
 
@@ -175,6 +183,114 @@ def nonzero_pattern(index: GraphIndex, name: str, depth: int = 0) -> Pattern:
     if op in ("Identity", "Unsqueeze", "Reshape"):
         return _through_shape_op(index, p, nonzero_pattern(index, p.input(0), depth + 1))
     raise MaskUnsupported(_unsupported_reason(index, name, "mask"))
+
+
+# ------------------------------------------------------------------ index arithmetic (arange masks)
+_COMPARISONS = {"LessOrEqual", "Less", "GreaterOrEqual", "Greater"}
+
+
+@dataclass(frozen=True)
+class Affine:
+    """An integer tensor whose element at index (x0, x1, …) is ``const + Σ coef[axis]·x_axis``.
+
+    transformers ≥ 5 builds masks from ``arange`` tensors unsqueezed onto the query and key axes and
+    compared (``kv_idx <= q_idx``); this is what those tensors are.
+    """
+
+    rank: int
+    coef: dict[int, int]
+    const: Poly
+
+    def aligned(self, rank: int) -> Affine:
+        shift = rank - self.rank
+        return Affine(rank, {a + shift: c for a, c in self.coef.items()}, self.const)
+
+    def combine(self, other: Affine, sign: int) -> Affine:
+        rank = max(self.rank, other.rank)
+        a, b = self.aligned(rank), other.aligned(rank)
+        coef = dict(a.coef)
+        for axis, c in b.coef.items():
+            coef[axis] = coef.get(axis, 0) + sign * c
+        return Affine(rank, {k: v for k, v in coef.items() if v}, a.const + b.const * sign)
+
+
+def affine_value(index: GraphIndex, name: str, depth: int = 0) -> Affine | None:
+    """``name`` as an Affine function of its own indices, or None."""
+    if depth > 24:
+        return None
+    value = index.const_value(name)
+    if value is not None:
+        if value.size == 1 and np.issubdtype(value.dtype, np.integer):
+            return Affine(value.ndim, {}, Poly.const(int(value.ravel()[0])))
+        return None
+    p = index.node_of(name)
+    if p is None:
+        return None
+    if p.op == "Range":
+        start, delta = index.sym_value(p.input(0)), index.sym_value(p.input(2))
+        if start is None or delta is None or len(start) != 1 or start[0] is None or delta != [_ONE]:
+            return None
+        return Affine(1, {0: 1}, start[0])
+    sym = index.sym_value(name)
+    rank = index.rank(name)
+    if sym is not None and len(sym) == 1 and sym[0] is not None and rank is not None and rank <= 1:
+        return Affine(rank, {}, sym[0])
+    rec = lambda i: affine_value(index, p.input(i), depth + 1)  # noqa: E731
+    if p.op in ("Identity", "Cast"):
+        return rec(0)
+    if p.op in ("Unsqueeze", "Squeeze"):
+        inner, axes = rec(0), index.axes_of(p)
+        if inner is None or axes is None:
+            return None
+        if p.op == "Unsqueeze":
+            out_rank = inner.rank + len(axes)
+            inserted = {a % out_rank for a in axes}
+            kept = [k for k in range(out_rank) if k not in inserted]
+            return Affine(out_rank, {kept[a]: c for a, c in inner.coef.items()}, inner.const)
+        dropped = {a % inner.rank for a in axes} if axes else set()
+        if any(a in dropped for a in inner.coef):
+            return None
+        remaining = [k for k in range(inner.rank) if k not in dropped]
+        return Affine(len(remaining), {remaining.index(a): c for a, c in inner.coef.items()}, inner.const)
+    if p.op == "Expand":
+        inner, target = rec(0), index.sym_value(p.input(1))
+        if inner is None or target is None:
+            return None
+        return inner.aligned(max(inner.rank, len(target)))
+    if p.op in ("Add", "Sub"):
+        a, b = rec(0), rec(1)
+        return None if a is None or b is None else a.combine(b, 1 if p.op == "Add" else -1)
+    if p.op == "Neg":
+        a = rec(0)
+        return None if a is None else Affine(a.rank, {k: -c for k, c in a.coef.items()}, -a.const)
+    return None
+
+
+def _comparison(index: GraphIndex, node) -> Pattern:  # type: ignore[no-untyped-def]
+    """``lhs OP rhs`` over index tensors as a pattern in (query i, key j) = the last two axes."""
+    lhs, rhs = affine_value(index, node.input(0)), affine_value(index, node.input(1))
+    if lhs is None or rhs is None:
+        raise MaskUnsupported(f"{node.op} '{node.label}' compares tensors that are not index arithmetic")
+    diff = lhs.combine(rhs, -1)  # holds where  e <= 0  for the e below
+    e = {"LessOrEqual": diff, "Less": diff.combine(Affine(0, {}, _ONE), 1)}.get(node.op)
+    if e is None:
+        neg = Affine(diff.rank, {k: -c for k, c in diff.coef.items()}, -diff.const)
+        e = neg if node.op == "GreaterOrEqual" else neg.combine(Affine(0, {}, _ONE), 1)
+    rank = max(e.rank, 2)
+    e = e.aligned(rank)
+    i_axis, j_axis = rank - 2, rank - 1
+    if any(axis not in (i_axis, j_axis) for axis in e.coef):
+        raise MaskUnsupported(f"{node.op} '{node.label}' depends on the batch or head index")
+    a, b, c = e.coef.get(i_axis, 0), e.coef.get(j_axis, 0), e.const
+    dims = index.dims(node.outputs[0])
+    rows, cols = (dims[-2], dims[-1]) if dims is not None and len(dims) >= 2 else (None, None)
+    if a <= 0 and b <= 0 and c.is_const and (c.value or 0) <= 0:
+        return Pattern("all", _ZERO, rows, cols)  # indices are ≥ 0: a·i + b·j + c ≤ 0 always holds
+    if (a, b) == (-1, 1):  # j − i + c ≤ 0  ⇔  j ≤ i − c
+        return Pattern("tril", -c, rows, cols)
+    if (a, b) == (1, -1):  # i − j + c ≤ 0  ⇔  j ≥ i + c  ⇔  not (j ≤ i + c − 1)
+        return Pattern("not_tril", c - 1, rows, cols)
+    raise MaskUnsupported(f"{node.op} '{node.label}' is an index comparison other than a causal or empty mask")
 
 
 def _through_shape_op(index: GraphIndex, node, inner: Pattern) -> Pattern:  # type: ignore[no-untyped-def]

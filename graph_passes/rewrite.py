@@ -10,6 +10,7 @@ opset import is added, and value_info is written for the new tensors whose shape
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -107,7 +108,11 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
     stale = [vi for vi in g.value_info if vi.name not in produced]
     for vi in stale:
         g.value_info.remove(vi)
-    replaced_infos = {vi.name for vi in new_value_info}
+    unique: dict[str, onnx.ValueInfoProto] = {}
+    for vi in new_value_info:
+        unique.setdefault(vi.name, vi)
+    new_value_info = list(unique.values())
+    replaced_infos = set(unique)
     for vi in [vi for vi in g.value_info if vi.name in replaced_infos]:
         g.value_info.remove(vi)
     g.value_info.extend(new_value_info)
@@ -132,7 +137,6 @@ def _build_nodes(
             src is not None
             and operand.tensor not in index.graph_inputs
             and operand.tensor not in index.initializers
-            and _fully_known(src)
             and not _declared_fully(index, operand.tensor)
         ):
             infos.append(_value_info(operand.tensor, site.dtype, src))  # helps runtimes' shape inference
@@ -201,33 +205,24 @@ def _dead_producers(index: GraphIndex, removed: set[int], uses: Counter[str], ou
 
 
 def _value_info(name: str, elem_type: int, dims: tuple[Poly, ...]) -> onnx.ValueInfoProto:
-    shape: list[int | str | None] = []
-    for d in dims:
-        if d.is_const:
-            shape.append(d.value)
-        elif (
-            len(d.terms) == 1
-            and next(iter(d.terms.items()))[1] == 1
-            and len(next(iter(d.terms))) == 1
-            and not _is_internal_symbol(next(iter(d.terms))[0])
-        ):
-            shape.append(next(iter(d.terms))[0])
-        else:
-            shape.append(None)
+    """value_info with every dimension named: a number, the model's symbol, or a ``sage_…`` symbol.
+
+    A runtime's shape inference then never sees an anonymous dimension at the op (the op library's
+    inference copies the query's dims). Equal polynomials get equal names, which is exactly what they
+    are; made-up names never collide with the model's or with ONNX inference's ``unk__N``.
+    """
+    shape: list[int | str | None] = [_dim_entry(d) for d in dims]
     return helper.make_tensor_value_info(name, elem_type, shape)
 
 
-def _fully_known(dims: tuple[Poly, ...]) -> bool:
-    return all(
-        d.is_const
-        or (
-            len(d.terms) == 1
-            and len(next(iter(d.terms))) == 1
-            and next(iter(d.terms.values())) == 1
-            and not _is_internal_symbol(next(iter(d.terms))[0])
-        )
-        for d in dims
-    )
+def _dim_entry(d: Poly) -> int | str:
+    if d.is_const:
+        return int(d.value or 0)
+    if len(d.terms) == 1:
+        ((monomial, coef),) = d.terms.items()
+        if coef == 1 and len(monomial) == 1 and not _is_internal_symbol(monomial[0]):
+            return monomial[0]
+    return "sage_" + re.sub(r"[^0-9A-Za-z_]+", "_", str(d)).strip("_")
 
 
 def _declared_fully(index: GraphIndex, name: str) -> bool:

@@ -47,18 +47,29 @@ def _package_dir(name: str, pip: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _export(module: Any, args: tuple, path: Path, dynamo: bool, names: list[str]) -> onnx.ModelProto:
+def _export(
+    module: Any, args: tuple, path: Path, dynamo: bool, names: list[str], dynamic_seq: bool = False
+) -> onnx.ModelProto:
+    """Export with the sequence axis (axis 1 of every input) static or dynamic."""
     module.eval()
+    kwargs: dict[str, Any] = {}
+    if dynamic_seq and dynamo:
+        seq = torch.export.Dim("seq")
+        kwargs["dynamic_shapes"] = {n: {1: seq} for n in names}
+    elif dynamic_seq:
+        kwargs["dynamic_axes"] = {n: {1: "seq"} for n in names}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
+        opset = 18 if dynamo else 17
         torch.onnx.export(
             module,
             args,
             str(path),
             dynamo=dynamo,
-            opset_version=18 if dynamo else 17,
+            opset_version=opset,
             input_names=names,
             output_names=["out"],
+            **kwargs,
         )
     return onnx.load(str(path))
 
@@ -98,10 +109,15 @@ def perplexity(logits: np.ndarray, ids: np.ndarray) -> float:
     return float(np.exp(nll.mean()))
 
 
-@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
-def test_smollm2_perplexity(tmp_path, ort_library, smollm2, dynamo, capsys):
+@pytest.mark.parametrize(
+    "dynamo,dynamic_seq", [(False, False), (True, True)], ids=["torchscript-static", "dynamo-dynamic-seq"]
+)
+def test_smollm2_perplexity(tmp_path, ort_library, smollm2, dynamo, dynamic_seq, capsys):
+    """TorchScript with static shapes (the masks fold to constants); dynamo with a symbolic sequence length
+    (transformers builds the causal mask from arange comparisons, proven symbolically)."""
     wrapper, ids = smollm2
-    model = _export(wrapper, (torch.from_numpy(ids),), tmp_path / "smollm2.onnx", dynamo, ["ids"])
+    example = torch.from_numpy(ids[:, :17] if dynamic_seq else ids)
+    model = _export(wrapper, (example,), tmp_path / "smollm2.onnx", dynamo, ["ids"], dynamic_seq)
     feeds = {"ids": ids}
     (float_logits,) = run_ort(model, feeds)
     ppl_float = perplexity(float_logits, ids)
@@ -127,7 +143,7 @@ def test_smollm2_perplexity(tmp_path, ort_library, smollm2, dynamo, capsys):
             for k, (p, t, c) in results.items()
         )
         print(
-            f"\n[SmolLM2 {'dynamo' if dynamo else 'torchscript'}] {ids.shape[1]} tokens, "
+            f"\n[SmolLM2 {'dynamo, dynamic seq' if dynamo else 'torchscript, static'}] {ids.shape[1]} tokens, "
             f"float ppl {ppl_float:.4f}; {line}"
         )
 
@@ -188,14 +204,16 @@ def test_minilm_padding_mask_sites_are_reported(tmp_path, minilm, dynamo):
     ids=["eager-torchscript", "sdpa-torchscript", "sdpa-dynamo"],
 )
 def test_minilm_unpadded_sentence_rewritten(tmp_path, ort_library, minilm, impl, dynamo, capsys):
+    """No mask input and a symbolic sequence length: one export serves every (unpadded) sentence."""
     directory, tok = minilm
     encoder = _Encoder(_load_minilm(directory, impl), with_mask=False)
+    example = tok(["an example sentence to export with"], return_tensors="pt").input_ids
+    model = _export(encoder, (example,), tmp_path / "minilm.onnx", dynamo, ["input_ids"], dynamic_seq=True)
+    rewritten, report = rewrite_model(model, INT8_FP16)
+    assert len(report.sites) == 6 and len(report.rewritten) == 6, report.to_markdown()
     cosines = []
-    for i, sentence in enumerate(SENTENCES):
+    for sentence in SENTENCES:
         ids = tok([sentence], return_tensors="np").input_ids.astype(np.int64)
-        model = _export(encoder, (torch.from_numpy(ids),), tmp_path / f"minilm_{i}.onnx", dynamo, ["input_ids"])
-        rewritten, report = rewrite_model(model, INT8_FP16)
-        assert len(report.sites) == 6 and len(report.rewritten) == 6, report.to_markdown()
         (ref,) = run_ort(model, {"input_ids": ids})
         (out,) = run_ort(rewritten, {"input_ids": ids}, ort_library)
         mask = np.ones(ids.shape)
@@ -204,6 +222,6 @@ def test_minilm_unpadded_sentence_rewritten(tmp_path, ort_library, minilm, impl,
         assert cos >= 0.999, f"{sentence!r}: embedding cos {cos:.6f}"
     with capsys.disabled():
         print(
-            f"\n[MiniLM {impl} {'dynamo' if dynamo else 'torchscript'}] embedding cos vs float: "
+            f"\n[MiniLM {impl} {'dynamo' if dynamo else 'torchscript'}, dynamic seq] embedding cos vs float: "
             + ", ".join(f"{c:.6f}" for c in cosines)
         )
