@@ -199,6 +199,8 @@ class CudaAttentionCall:
         self.workspace = torch.empty(max(int(nbytes.value), 1), dtype=torch.uint8, device=q.device)
         c.workspace = self.workspace.data_ptr()
         c.workspace_bytes = int(nbytes.value)
+        self._call_ref = ctypes.byref(c)
+        self._error_buffer = ctypes.create_string_buffer(_ERROR_LEN)
 
     def describe(self) -> str:
         """The kernel configuration the call runs (path, QK/PV types, how V is read)."""
@@ -207,14 +209,18 @@ class CudaAttentionCall:
         return text.value.decode()
 
     def run(self, phases: int = PHASE_ALL) -> Any:
-        """Enqueues the call on the current stream; returns the output tensor."""
+        """Enqueues the call on the current stream; returns the output tensor. Kept lean: benchmarks time it."""
         import torch
 
         self.call.phases = phases
         self.call.stream = torch.cuda.current_stream(self.q.device).cuda_stream
-        err = ctypes.create_string_buffer(_ERROR_LEN)
-        with torch.cuda.device(self.q.device):
-            _check(self._lib.sage_cuda_attention_c(ctypes.byref(self.call), err, _ERROR_LEN), err, "SageAttention CUDA")
+        err = self._error_buffer
+        if torch.cuda.current_device() == self.q.device.index:
+            status = self._lib.sage_cuda_attention_c(self._call_ref, err, _ERROR_LEN)
+        else:
+            with torch.cuda.device(self.q.device):
+                status = self._lib.sage_cuda_attention_c(self._call_ref, err, _ERROR_LEN)
+        _check(status, err, "SageAttention CUDA")
         return self.out
 
 
