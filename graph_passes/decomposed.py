@@ -55,6 +55,9 @@ def find_decomposed(index: GraphIndex, options: MatchOptions) -> list[Site]:
             sites.append(_match(index, node, options))
         except Reject as exc:
             sites.append(RejectedSite(FORM, node, around, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a matcher bug must not break the other sites
+            log.warning("matching the attention at %s failed", node.label, exc_info=True)
+            sites.append(RejectedSite(FORM, node, around, f"internal matcher error ({type(exc).__name__}: {exc})"))
     return sites
 
 

@@ -51,6 +51,9 @@ def find_fused(index: GraphIndex, options: FusedOptions) -> list[Site]:
             sites.append(fn(index, node, options))
         except Reject as exc:
             sites.append(RejectedSite(form, node, [node], str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a matcher bug must not break the other sites
+            log.warning("matching %s at %s failed", form, node.label, exc_info=True)
+            sites.append(RejectedSite(form, node, [node], f"internal matcher error ({type(exc).__name__}: {exc})"))
     return sites
 
 

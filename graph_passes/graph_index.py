@@ -168,7 +168,7 @@ class GraphIndex:
             for name in set(n.inputs):
                 if name:
                     self.consumers[name].append(n)
-            for name in _subgraph_references(n.proto):
+            for name in subgraph_references(n.proto):
                 self.consumers[name].append(n)
         self.initializers = {t.name: t for t in g.initializer}
         self.graph_inputs = {i.name for i in g.input if i.name not in self.initializers}
@@ -361,6 +361,12 @@ class GraphIndex:
             return gathered
         if op == "Slice":
             return self._slice_dims(p)
+        if op == "Range":
+            start, limit, delta = (self.sym_value(p.input(i)) for i in range(3))
+            if start and limit and delta == [Poly.const(1)] and start[0] is not None and limit[0] is not None:
+                length = limit[0] - start[0]
+                return [length] if length.is_dim_like() else None  # max(0, limit − start) = length when ≥ 0
+            return None
         if op == "MatMul":
             lhs, rhs = self.dims(p.input(0)), self.dims(p.input(1))
             if lhs is None or rhs is None or len(lhs) < 2 or len(rhs) < 2:
@@ -728,7 +734,7 @@ def _has_subgraph(node: onnx.NodeProto) -> bool:
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
-def _subgraph_references(node: onnx.NodeProto) -> Iterator[str]:
+def subgraph_references(node: onnx.NodeProto) -> Iterator[str]:
     """Outer-scope names a node's subgraphs read (they count as consumers)."""
     for a in node.attribute:
         graphs = (
@@ -744,4 +750,4 @@ def _subgraph_references(node: onnx.NodeProto) -> Iterator[str]:
                 for i in n.input:
                     if i and i not in local:
                         yield i
-                yield from _subgraph_references(n)
+                yield from subgraph_references(n)

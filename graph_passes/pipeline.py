@@ -16,7 +16,7 @@ from .decomposed import MatchOptions, find_decomposed
 from .fused import FusedOptions, find_fused
 from .graph_index import GraphIndex
 from .report import ModelReport, SiteReport
-from .rewrite import PlannedRewrite, _Names, apply_rewrites, sage_node_name
+from .rewrite import NameAllocator, PlannedRewrite, apply_rewrites, sage_node_name
 from .sites import AttentionSite, Site
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def rewrite_model(
         SCHEMA.version,
         existing_sage_nodes=[n.name or n.op_type for n in existing_sage_nodes(model)],
     )
-    names = _Names(model)
+    names = NameAllocator(model)
     plans: list[PlannedRewrite] = []
     for i, site in enumerate(sites):
         plan, entry = _plan(site, i, config, names)
@@ -135,7 +135,7 @@ def rewrite_model(
     return model, report
 
 
-def _plan(site: Site, i: int, config: SageConfig, names: _Names) -> tuple[PlannedRewrite | None, SiteReport]:
+def _plan(site: Site, i: int, config: SageConfig, names: NameAllocator) -> tuple[PlannedRewrite | None, SiteReport]:
     entry = SiteReport(
         index=i, form=site.form, anchor=site.anchor.label, nodes=site.names, rewritten=False, notes=list(site.notes)
     )

@@ -20,7 +20,7 @@ from onnx import helper
 from sage_export.onnx_node import make_sage_node
 from sage_export.schema import SCHEMA
 
-from .graph_index import GraphIndex, Node, _subgraph_references
+from .graph_index import GraphIndex, Node, subgraph_references
 from .sites import AttentionSite, AttrValue
 from .symbolic import Poly
 
@@ -34,7 +34,7 @@ class PlannedRewrite:
     attributes: dict[str, AttrValue]
 
 
-class _Names:
+class NameAllocator:
     """Fresh, unique node and tensor names."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
@@ -53,7 +53,7 @@ class _Names:
         return name
 
 
-def sage_node_name(site: AttentionSite, index: int, names: _Names) -> str:
+def sage_node_name(site: AttentionSite, index: int, names: NameAllocator) -> str:
     """``<scope>/SageAttention`` from the anchor's scope (``/model/layers.0/self_attn/``), else numbered."""
     anchor = site.anchor.proto.name
     scope = anchor.rsplit("/", 1)[0] + "/" if "/" in anchor else ""
@@ -64,12 +64,12 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
     """Edit ``model`` in place (it must be the model ``index`` was built on)."""
     if not plans:
         return
-    names = _Names(model)
+    names = NameAllocator(model)
     g = model.graph
     uses: Counter[str] = Counter()
     for n in g.node:
         uses.update(i for i in n.input if i)
-        uses.update(_subgraph_references(n))
+        uses.update(subgraph_references(n))
     outputs = {o.name for o in g.output}
 
     removed: set[int] = set()
@@ -97,7 +97,7 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
     g.node.extend(kept)
 
     touched = {i for n in index.nodes if n.index in removed for i in n.inputs}
-    live = {i for n in g.node for i in n.input} | {r for n in g.node for r in _subgraph_references(n)} | outputs
+    live = {i for n in g.node for i in n.input} | {r for n in g.node for r in subgraph_references(n)} | outputs
     declared_inputs = {i.name for i in g.input}
     dead_inits = [
         t for t in g.initializer if t.name in touched and t.name not in live and t.name not in declared_inputs
@@ -126,7 +126,7 @@ def apply_rewrites(model: onnx.ModelProto, index: GraphIndex, plans: list[Planne
 
 
 def _build_nodes(
-    site: AttentionSite, plan: PlannedRewrite, index: GraphIndex, names: _Names
+    site: AttentionSite, plan: PlannedRewrite, index: GraphIndex, names: NameAllocator
 ) -> tuple[list[onnx.NodeProto], list[onnx.ValueInfoProto]]:
     nodes: list[onnx.NodeProto] = []
     infos: list[onnx.ValueInfoProto] = []
@@ -198,7 +198,7 @@ def _dead_producers(index: GraphIndex, removed: set[int], uses: Counter[str], ou
             if i:
                 uses[i] -= 1
                 work.append(i)
-        for r in _subgraph_references(p.proto):
+        for r in subgraph_references(p.proto):
             uses[r] -= 1
             work.append(r)
     return dead
