@@ -128,11 +128,11 @@ def attended_pattern(index: GraphIndex, name: str, depth: int = 0) -> Pattern:
     if op in _COMPARISONS:
         return _comparison(index, p)
     if op in ("Gather", "GatherND", "GatherElements"):
-        data = attended_pattern(index, p.input(0), depth + 1)
-        if data.kind in ("all", "none"):  # gathering from a uniform tensor gives the same value everywhere
+        source = attended_pattern(index, p.input(0), depth + 1)
+        if source.kind in ("all", "none"):  # gathering from a uniform tensor gives the same value everywhere
             dims = index.dims(p.outputs[0])
             rows, cols = (dims[-2], dims[-1]) if dims is not None and len(dims) >= 2 else (None, None)
-            return Pattern(data.kind, _ZERO, rows, cols)
+            return Pattern(source.kind, _ZERO, rows, cols)
     raise MaskUnsupported(_unsupported_reason(index, name, "boolean mask"))
 
 
