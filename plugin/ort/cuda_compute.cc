@@ -7,10 +7,6 @@
 namespace sage::ort {
 
 std::string run_on_cuda(const AttentionParams& p, OrtKernelContext* context) {
-  if (p.mask.kind != MaskDesc::Kind::kNone || p.key_lengths.data != nullptr) {
-    return "inputs 'attn_mask' and 'key_lengths' are not supported by the CUDA kernels yet; run this node on "
-           "the CPU execution provider or leave them out";
-  }
   Ort::KernelContext ctx(context);
   void* stream = ctx.GetGPUComputeStream();
   const size_t bytes = cuda_workspace_bytes(p);
