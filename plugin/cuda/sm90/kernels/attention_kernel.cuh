@@ -86,7 +86,7 @@ __device__ __forceinline__ void accumulate(float (&o)[kN], const float (&r)[kN])
 // released to the producer once its last block has been read.
 template <class Tr, typename OutT, bool kCausal>
 __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKernelParams& p, int cwg, int qt, int b,
-                                        int h, int bh, int bhk, int n_blocks) {
+                                        int h, int bh, int bhk, int cta_blocks) {
   constexpr int kD = Tr::kHeadDim;
   const int tw = threadIdx.x - 128 * (cwg + 1);
   const int warp = tw >> 5;
@@ -94,6 +94,9 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   const int t = lane & 3;
   const int row0 = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg + 16 * warp + (lane >> 2);
   const int wg_first_row = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg;
+  // Causal: this warpgroup's rows see keys up to wg_first_row + 63 only; later blocks of the CTA's last
+  // stage are skipped (the stage is still released, by the warpgroup's own last block).
+  const int n_blocks = kCausal ? min(cta_blocks, (wg_first_row + Tr::kWarpgroupRows + 63) / 64) : cta_blocks;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
   // Rows r0 and r0 + 8 share their Q group under every granularity (same 32-row slice, same i % 8).
   const float qs = row0 < p.q_len ? p.q_scale[static_cast<int64_t>(bh) * p.q_groups + q_group_of(row0, gran)] : 0.f;
@@ -135,9 +138,16 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     pin_all(s);
     if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.k_empty[stage_of(blk)]);
   };
+  // K scale of the next block to go through the softmax, loaded one block ahead: it is the only global
+  // load of the loop and would otherwise put an L2 round trip at the head of every softmax.
+  auto k_scale_of = [&](int blk) {
+    return blk < n_blocks ? ks_head[k_group_of(64 * blk + 2 * t, gran)] : 0.f;
+  };
+  float ks_next = k_scale_of(0);
   auto softmax = [&](int blk, uint32_t(&pf)[2][4], float(&alpha)[2]) {
     const int key0 = 64 * blk;
-    const float sc = qs * ks_head[k_group_of(key0 + 2 * t, gran)];
+    const float sc = qs * ks_next;
+    ks_next = k_scale_of(blk + 1);
     const bool masked = key0 + 64 > p.kv_len || (kCausal && key0 + 63 > wg_first_row);
     if (masked) {
       softmax_block<true, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0, p.kv_len);

@@ -12,11 +12,12 @@ struct AttnTraits {
   // Consumer warpgroups of 64 query rows each: one m64 wgmma per warpgroup, and warp w of a warpgroup owns
   // rows 16w..16w+15, which keeps each per_thread/per_warp Q group inside one warp (scales are looked up
   // per row, so the CTA's row count need not be the contract's BLOCK_Q). Two at D = 128 (their registers
-  // need 240 each); SAGE_SM90_D64_WARPGROUPS may set three at D = 64 (160 registers each suffice).
+  // need 240 each); three at D = 64, where 160 registers suffice and the softmax, not the tensor cores,
+  // sets the pace, so more warps to interleave pay (+14% measured, docs/HOPPER_KERNEL.md).
 #if defined(SAGE_SM90_D64_WARPGROUPS)
   static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? SAGE_SM90_D64_WARPGROUPS : 2;
 #else
-  static constexpr int kConsumerWarpgroups = 2;
+  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? 3 : 2;
 #endif
   static constexpr int kWarpgroupRows = 64;
   static constexpr int kBlockM = kWarpgroupRows * kConsumerWarpgroups;

@@ -19,6 +19,6 @@ if [[ "${NCU:-1}" == 1 ]] && command -v ncu >/dev/null; then
     python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 > "$OUT/ncu.txt" 2>&1
   grep -vE "^==PROF==|^ok" "$OUT/ncu.txt" | grep -E "[A-Za-z].*[0-9]" | grep -vE "^\s+-{3,}" | head -90
   timeout 60 ncu --clock-control none -k regex:sage_sm90_attention_kernel -c 1 --metrics \
-    sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active,sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active,sm__pipe_alu_cycles_active.avg.pct_of_peak_sustained_active,sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__pipe_shared_cycles_active.avg.pct_of_peak_sustained_active \
-    python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 2>&1 | grep -E "pipe|rror" | tail -8
+    "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active" \
+    python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 2>&1 | grep -E "stalled|pipe|rror" | sort -k3 -n -r | head -14
 fi
