@@ -33,6 +33,8 @@ _NON_DETERMINISTIC = {
     "Multinomial",
     "Bernoulli",
 }
+#: Nesting limit of the recursive shape/constant derivations (deeper answers "unknown").
+_MAX_DEPTH = 200
 #: Largest constant (elements) the index will materialize.
 _MAX_CONST_ELEMENTS = 1 << 24
 
@@ -187,11 +189,22 @@ class GraphIndex:
         self._dims: dict[str, tuple[Poly, ...] | None] = {}
         self._consts: dict[str, np.ndarray | None] = {}
         self._syms: dict[str, list[Poly | None] | None] = {}
+        self._depth = 0
         self._maybe_const: set[str] = set()
         self._maybe_const = self._constant_closure(with_shapes=False)
         self._maybe_const = self._constant_closure(with_shapes=True)
         for cache in (self._dims, self._consts, self._syms):
             cache.clear()
+
+    def _guarded(self, fn: Any, *args: Any) -> Any:
+        """Call a recursive derivation, answering None (unknown) beyond _MAX_DEPTH nested calls."""
+        if self._depth >= _MAX_DEPTH:
+            return None
+        self._depth += 1
+        try:
+            return fn(*args)
+        finally:
+            self._depth -= 1
 
     # ---------------------------------------------------------------------------------- structure
     @property
@@ -265,7 +278,9 @@ class GraphIndex:
             return self._dims[name]
         self._dims[name] = None  # cycle guard
         known = self._declared_dims(name)
-        derived = self._derived_dims(name) if known is None or any(d is None for d in known) else None
+        derived = None
+        if known is None or any(d is None for d in known):
+            derived = self._guarded(self._derived_dims, name)
         out: tuple[Poly, ...] | None
         if known is None and derived is None:
             out = None
@@ -465,7 +480,7 @@ class GraphIndex:
         elif name in self._maybe_const:
             p = self.producer.get(name)
             if p is not None:
-                value = self._evaluate(p, name)
+                value = self._guarded(self._evaluate, p, name)
         self._consts[name] = value
         return value
 
@@ -517,7 +532,7 @@ class GraphIndex:
         if name in self._syms:
             return self._syms[name]
         self._syms[name] = None
-        out = self._sym_value(name)
+        out = self._guarded(self._sym_value, name)
         self._syms[name] = out
         return out
 
