@@ -125,8 +125,8 @@ def qkv(b: int, hq: int, hkv: int, s: int, d: int, seed: int) -> tuple:
 
 SDPA_CASES = [
     # id, module, kv heads, exporters, dynamic, expected (is_causal, scale)
-    ("plain", lambda: SDPA(), 4, ["ts14", "ts17", "dy18", "dy23"], False, (0, 0.0)),
-    ("causal-dynamic", lambda: SDPA(causal=True), 4, ["ts17", "dy18"], True, (1, 0.0)),
+    ("plain", lambda: SDPA(), 4, ["ts14", "ts17", "ts20", "dy18", "dy22", "dy23"], False, (0, 0.0)),
+    ("causal-dynamic", lambda: SDPA(causal=True), 4, ["ts17", "ts20", "dy18", "dy22"], True, (1, 0.0)),
     ("causal-opset23", lambda: SDPA(causal=True), 4, ["dy23"], False, (1, 0.0)),
     ("scale", lambda: SDPA(scale=0.3), 4, ["ts17", "dy18"], False, (0, 0.3)),
     ("gqa-causal", lambda: SDPA(causal=True, gqa=True), 2, ["dy18", "dy23"], False, (1, 0.0)),
