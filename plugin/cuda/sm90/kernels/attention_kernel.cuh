@@ -123,8 +123,10 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   auto phase_of = [](int blk) { return static_cast<uint32_t>(((blk >> 1) / Tr::kStages) & 1); };
   auto last_of_stage = [n_blocks](int blk) { return (blk & 1) == 1 || blk + 1 == n_blocks; };
 
+  // A stage's two blocks arrive together: only its first block waits on the "full" barriers (each poll is
+  // an exposed SYNCS round trip).
   auto issue_qk = [&](int blk) {
-    mbar_wait(&ss.k_full[stage_of(blk)], phase_of(blk));
+    if ((blk & 1) == 0) mbar_wait(&ss.k_full[stage_of(blk)], phase_of(blk));
     const uint32_t k_addr = smem_u32(ss.k[stage_of(blk)]) + (blk & 1) * 64 * kD;
     wgmma_fence();
 #pragma unroll
@@ -156,7 +158,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     }
   };
   auto issue_pv = [&](int blk, const uint32_t(&pf)[2][4]) {
-    mbar_wait(&ss.v_full[stage_of(blk)], phase_of(blk));
+    if ((blk & 1) == 0) mbar_wait(&ss.v_full[stage_of(blk)], phase_of(blk));
     const uint32_t v_addr = smem_u32(ss.v[stage_of(blk)]) + (blk & 1) * 64;  // 64 tokens = 64 bytes of V^T rows
     wgmma_fence();
     wgmma_pv<kD>(r_acc, pf[0], make_smem_desc<Tr::kVRowBytes>(v_addr), 0u);
