@@ -67,6 +67,30 @@ def _sdpa(backend_name: str):
     return make
 
 
+def _ort(factory_name: str, **attrs: Any):
+    """An ONNX Runtime session on the CUDA EP with IO binding on the same torch tensors (bench/ort_contenders)."""
+    def make(q, k, v, causal):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return None
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return None
+        from bench import ort_contenders
+
+        factory = getattr(ort_contenders, factory_name)
+        if factory_name == "sage_op":
+            run, out = factory(torch, q, k, v, is_causal=int(causal), **attrs)
+        else:
+            run, out = factory(torch, q, k, v, causal)
+
+        def call():
+            run()
+            return out
+        return call
+    return make
+
+
 SAGE_SM80 = dict(kernel="sm80", pv_dtype="fp16", pv_accum="fp32")
 SAGE_SM89 = dict(kernel="sm89", pv_dtype="fp8_e4m3", pv_accum="fp32")
 SAGE_SM89_PP = dict(kernel="sm89", pv_dtype="fp8_e4m3", pv_accum="fp16")
@@ -77,6 +101,10 @@ CONTENDERS: list[Contender] = [
     Contender("sage sm89 kernel", _sage(True, **SAGE_SM89), "(a) INT8 QK, FP8 PV two-level fp32"),
     Contender("sage sm89 e2e", _sage(False, **SAGE_SM89), "(b) same, including quantization"),
     Contender("sage sm89++ e2e", _sage(False, **SAGE_SM89_PP), "(b) FP8 PV with fp16 accumulation (2++)"),
+    Contender("sage ort sm80", _ort("sage_op", **SAGE_SM80), "(c) the op in an ORT session, IO binding"),
+    Contender("sage ort auto", _ort("sage_op"), "(c) the op with default attributes (kernel=auto) in ORT"),
+    Contender("ort mha", _ort("ort_multihead_attention"), "(e) com.microsoft MultiHeadAttention, fp16"),
+    Contender("ort attention23", _ort("onnx_attention_23"), "(e) ONNX opset-23 Attention on ORT, fp16"),
     Contender("sdpa flash", _sdpa("FLASH_ATTENTION"), "(d) torch SDPA flash, fp16"),
     Contender("sdpa cudnn", _sdpa("CUDNN_ATTENTION"), "(d) torch SDPA cuDNN, fp16"),
 ]
