@@ -20,6 +20,7 @@ QK_QUANT = {"int8": 0, "int4": 1}
 GRANULARITY = {"per_thread": 0, "per_warp": 1, "per_block": 2}
 PV_DTYPE = {"fp8_e4m3": 0, "fp16": 1}
 PV_ACCUM = {"fp32": 0, "fp16": 1}
+CAUSAL_ALIGNMENT = {"top_left": 0, "bottom_right": 1}
 
 
 class _Call(ctypes.Structure):
@@ -44,6 +45,7 @@ class _Call(ctypes.Structure):
         ("pv_dtype", ctypes.c_int32),
         ("pv_accum", ctypes.c_int32),
         ("scale", ctypes.c_float),
+        ("causal_alignment", ctypes.c_int32),
     ]
 
 
@@ -100,7 +102,8 @@ class Sm90Library:
     @staticmethod
     def make_call(q, k, v, out, *, layout: str = "BNSH", scale: float = 0.0, is_causal: int = 0,
                   qk_quant: str = "int8", qk_granularity: str = "per_thread", smooth_k: int = 1,
-                  smooth_q: int = 0, pv_dtype: str = "fp8_e4m3", pv_accum: str = "fp32") -> _Call:
+                  smooth_q: int = 0, pv_dtype: str = "fp8_e4m3", pv_accum: str = "fp32",
+                  causal_alignment: str = "top_left") -> _Call:
         import torch
 
         names = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
@@ -122,6 +125,7 @@ class Sm90Library:
         c.pv_dtype = PV_DTYPE[pv_dtype]
         c.pv_accum = PV_ACCUM[pv_accum]
         c.scale = scale
+        c.causal_alignment = CAUSAL_ALIGNMENT[causal_alignment]
         return c
 
     # -- entry points ------------------------------------------------------------------------------------

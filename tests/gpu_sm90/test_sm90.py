@@ -113,6 +113,16 @@ def test_causal_lengths(rng, n):
     _check(rng, q_len=n, kv_len=n, is_causal=1)
 
 
+@pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
+@pytest.mark.parametrize("q_len,kv_len,head_dim", [(200, 333, 128), (333, 200, 128), (260, 260, 128), (400, 150, 64), (90, 700, 64)])
+def test_causal_alignment_any_lengths(rng, alignment, q_len, kv_len, head_dim):
+    """Causal masking for any Sq, Skv (docs/OP_CONTRACT.md, Masks); bottom_right with Sq > Skv leaves the
+    first Sq - Skv rows without a visible key, and those rows must be 0."""
+    got, _, _ = _check(rng, q_len=q_len, kv_len=kv_len, head_dim=head_dim, is_causal=1, causal_alignment=alignment)
+    if alignment == "bottom_right" and q_len > kv_len:
+        assert not np.any(got[:, :, : q_len - kv_len]), "rows without a visible key must be 0"
+
+
 @pytest.mark.parametrize("q_heads,kv_heads", [(8, 2), (6, 1), (4, 4)])
 @pytest.mark.parametrize("causal", [0, 1])
 def test_gqa(rng, q_heads, kv_heads, causal):

@@ -27,6 +27,7 @@ sage::AttentionParams to_params(const SageSm90Call& c) {
   p.attrs.kv_num_heads = c.kv_heads;
   p.attrs.scale = c.scale;
   p.attrs.is_causal = c.is_causal;
+  p.attrs.causal_alignment = static_cast<sage::schema::CausalAlignment>(c.causal_alignment);
   p.attrs.qk_quant = static_cast<sage::schema::QkQuant>(c.qk_quant);
   p.attrs.qk_granularity = static_cast<sage::schema::QkGranularity>(c.qk_granularity);
   p.attrs.smooth_k = c.smooth_k;

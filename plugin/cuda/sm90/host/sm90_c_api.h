@@ -2,7 +2,8 @@
 // tests/gpu_sm90 loads with ctypes. Raw device pointers; element strides per (batch, head, token), the
 // channel stride being 1; enums as the schema's integer values (op_schema.gen.h):
 //   dtype: 0 float32, 1 float16, 2 bfloat16;  qk_quant: 0 int8, 1 int4;
-//   qk_granularity: 0 per_thread, 1 per_warp, 2 per_block;  pv_dtype: 0 fp8_e4m3, 1 fp16;  pv_accum: 0 fp32, 1 fp16.
+//   qk_granularity: 0 per_thread, 1 per_warp, 2 per_block;  pv_dtype: 0 fp8_e4m3, 1 fp16;  pv_accum: 0 fp32, 1 fp16;
+//   causal_alignment: 0 top_left, 1 bottom_right. No attn_mask / key_lengths on this path.
 // strides[12] = q (batch, head, token), k (...), v (...), out (...).
 // Functions returning int give 0 on success, else 1 with a message in err (NUL-terminated, truncated).
 #pragma once
@@ -23,6 +24,7 @@ struct SageSm90Call {
   int64_t strides[12];
   int32_t is_causal, qk_quant, qk_granularity, smooth_k, smooth_q, pv_dtype, pv_accum;
   float scale;
+  int32_t causal_alignment;  // 0 top_left, 1 bottom_right
 };
 
 __attribute__((visibility("default"))) size_t sage_sm90_workspace_c(const struct SageSm90Call* call);

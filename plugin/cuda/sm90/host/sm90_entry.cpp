@@ -60,6 +60,13 @@ std::string sm90_can_implement(const sage::AttentionParams& p) {
   if (p.attrs.smooth_q != 0) {
     return "kernel 'sm90' does not implement smooth_q (allowed: 0); smooth_q=1 needs kernel 'sm80' or 'sm89'";
   }
+  if (p.mask.kind != MaskDesc::Kind::kNone) {
+    return "kernel 'sm90' does not support the attn_mask input yet (allowed: no attn_mask); use kernel 'sm80' or 'sm89'";
+  }
+  if (p.key_lengths.data != nullptr) {
+    return "kernel 'sm90' does not support the key_lengths input yet (allowed: no key_lengths); use kernel 'sm80' or "
+           "'sm89'";
+  }
   if (s.q_heads < 1 || s.kv_heads < 1 || s.q_heads % s.kv_heads != 0) {
     return "kernel 'sm90' needs q_heads to be a positive multiple of kv_heads";
   }
@@ -96,7 +103,8 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   using namespace sage;
   const AttentionShape& s = p.shape;
   if (s.q_len == 0) return {};
-  if (s.head_dim < 1 || s.head_dim > 128 || p.attrs.pv_dtype != schema::PvDtype::kFp8E4m3 || p.attrs.smooth_q != 0) {
+  if (s.head_dim < 1 || s.head_dim > 128 || p.attrs.pv_dtype != schema::PvDtype::kFp8E4m3 || p.attrs.smooth_q != 0 ||
+      p.mask.kind != MaskDesc::Kind::kNone || p.key_lengths.data != nullptr) {
     return sm90_can_implement(p);
   }
   const Plan plan = make_plan(p);
@@ -194,6 +202,9 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   ap.q_groups = pp.q_groups;
   ap.k_groups = pp.k_groups;
   ap.granularity = pp.granularity;
+  ap.causal_offset = p.attrs.causal_alignment == schema::CausalAlignment::kBottomRight
+                         ? static_cast<int>(s.kv_len - s.q_len)
+                         : 0;
   ap.out_pairs = (reinterpret_cast<uintptr_t>(p.out) % (2 * elem) == 0 && p.out_strides.batch % 2 == 0 &&
                   p.out_strides.head % 2 == 0 && p.out_strides.token % 2 == 0)
                      ? 1

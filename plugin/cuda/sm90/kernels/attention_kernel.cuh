@@ -94,9 +94,12 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   const int t = lane & 3;
   const int row0 = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg + 16 * warp + (lane >> 2);
   const int wg_first_row = qt * Tr::kBlockM + Tr::kWarpgroupRows * cwg;
-  // Causal: this warpgroup's rows see keys up to wg_first_row + 63 only; later blocks of the CTA's last
-  // stage are skipped (the stage is still released, by the warpgroup's own last block).
-  const int n_blocks = kCausal ? min(cta_blocks, (wg_first_row + Tr::kWarpgroupRows + 63) / 64) : cta_blocks;
+  // Causal: this warpgroup's rows see keys up to wg_first_row + 63 + offset only; later blocks of the CTA's
+  // last stage are skipped (the stage is still released, by the warpgroup's own last block). A
+  // warpgroup may see no key at all (bottom_right with Sq > Skv): its rows output 0.
+  const int wg_key_end = wg_first_row + Tr::kWarpgroupRows + p.causal_offset;  // keys < wg_key_end visible
+  const int n_blocks = kCausal ? max(0, min(cta_blocks, (wg_key_end + 63) / 64)) : cta_blocks;
+  const int row_key_shift = kCausal ? p.causal_offset : 0;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
   // Rows r0 and r0 + 8 share their Q group under every granularity (same 32-row slice, same i % 8).
   const float qs = row0 < p.q_len ? p.q_scale[static_cast<int64_t>(bh) * p.q_groups + q_group_of(row0, gran)] : 0.f;
@@ -150,11 +153,12 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     const int key0 = 64 * blk;
     const float sc = qs * ks_next;
     ks_next = k_scale_of(blk + 1);
-    const bool masked = key0 + 64 > p.kv_len || (kCausal && key0 + 63 > wg_first_row);
+    const bool masked = key0 + 64 > p.kv_len || (kCausal && key0 + 63 > wg_first_row + row_key_shift);
+    // The causal test compares keys with row + offset: pass the rows shifted.
     if (masked) {
-      softmax_block<true, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0, p.kv_len);
+      softmax_block<true, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0 + row_key_shift, p.kv_len);
     } else {
-      softmax_block<false, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0, p.kv_len);
+      softmax_block<false, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0 + row_key_shift, p.kv_len);
     }
   };
   auto issue_pv = [&](int blk, const uint32_t(&pf)[2][4]) {
@@ -195,7 +199,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   using Set0 = std::integral_constant<int, 0>;
   using Set1 = std::integral_constant<int, 1>;
 
-  mbar_wait(&ss.q_full, 0);
+  mbar_wait(&ss.q_full, 0);  // also when no block follows: the CTA must not retire under a pending TMA
+  if (n_blocks == 0) {
+    store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
+    return;
+  }
   issue_qk(0);
   wgmma_wait<0>();
   qk_done(0);
@@ -228,8 +236,8 @@ __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
   const int b = blockIdx.z;
   const int bh = b * p.q_heads + h;
   const int bhk = b * p.kv_heads + h / p.heads_per_kv;
-  // Keys this CTA needs: all, or (causal, Sq == Skv) those up to its last row.
-  const int kv_end = kCausal ? min(p.kv_len, (qt + 1) * Tr::kBlockM) : p.kv_len;
+  // Keys this CTA needs: all, or (causal) those up to its last row + offset.
+  const int kv_end = kCausal ? max(0, min(p.kv_len, (qt + 1) * Tr::kBlockM + p.causal_offset)) : p.kv_len;
   const int n_blocks = (kv_end + 63) / 64;                    // 64-key contract blocks
   const int n_tiles = (kv_end + Tr::kBlockN - 1) / Tr::kBlockN;  // 128-key pipeline stages
   const int wg = threadIdx.x / 128;

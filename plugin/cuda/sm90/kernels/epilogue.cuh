@@ -46,7 +46,7 @@ __device__ __forceinline__ void store_output(const float (&o)[kHeadDim / 2], con
     float l = st.l[r];
     l += __shfl_xor_sync(0xffffffffu, l, 1);  // the four lanes of a quad hold disjoint columns of the row
     l += __shfl_xor_sync(0xffffffffu, l, 2);
-    inv[r] = 1.f / l;
+    inv[r] = l > 0.f ? 1.f / l : 0.f;  // a row with no visible key outputs 0 (docs/OP_CONTRACT.md, Masks)
   }
   OutT* base = static_cast<OutT*>(p.out) + b * p.out_batch_stride + h * p.out_head_stride;
   const float* dv = p.v_scale + static_cast<int64_t>(bhk) * kHeadDim;

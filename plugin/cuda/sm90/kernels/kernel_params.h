@@ -18,6 +18,8 @@ struct AttnKernelParams {
   int q_len, kv_len, head_dim;  // head_dim: the real D (<= Dp)
   int q_groups, k_groups;       // scale slots per head (sage/quant_groups.h)
   int granularity;              // schema::QkGranularity
+  int causal_offset;            // causal: key j is visible from row i when j <= i + causal_offset
+                                // (0 top_left, Skv - Sq bottom_right)
   int out_pairs;                // 1: two adjacent output elements may be stored as one 2-vector
 };
 
