@@ -54,52 +54,12 @@ INT_TYPES = {
     TensorProto.UINT32,
     TensorProto.UINT64,
 }
-_UNARY_SAME_SHAPE = {
-    "Cast",
-    "CastLike",
-    "Identity",
-    "Softmax",
-    "LogSoftmax",
-    "IsNaN",
-    "IsInf",
-    "Not",
-    "Neg",
-    "Sqrt",
-    "Reciprocal",
-    "Exp",
-    "Log",
-    "Abs",
-    "Relu",
-    "Sigmoid",
-    "Tanh",
-    "Erf",
-    "Dropout",
-    "Trilu",
-    "LayerNormalization",
-    "SimplifiedLayerNormalization",
-    "Gelu",
-    "Softplus",
-    "Elu",
-    "LeakyRelu",
-}
-_BROADCAST = {
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Pow",
-    "Equal",
-    "Less",
-    "LessOrEqual",
-    "Greater",
-    "GreaterOrEqual",
-    "And",
-    "Or",
-    "Xor",
-    "Max",
-    "Min",
-    "Where",
-}
+_UNARY_SAME_SHAPE = set(
+    "Cast CastLike Identity Softmax LogSoftmax IsNaN IsInf Not Neg Sqrt Reciprocal Exp Log Abs Relu Sigmoid Tanh Erf "
+    "Dropout Trilu LayerNormalization SimplifiedLayerNormalization Gelu Softplus Elu LeakyRelu Cos Sin Floor Ceil "
+    "Round Sign BitwiseNot".split()
+)
+_BROADCAST = set("Add Sub Mul Div Pow Equal Less LessOrEqual Greater GreaterOrEqual And Or Xor Max Min Where".split())
 
 
 @dataclass(eq=False)
@@ -330,9 +290,13 @@ class GraphIndex:
     def _derived_dims(self, name: str) -> list[Poly | None] | None:
         """Dimensions from the producer's inputs, for the ops attention chains use."""
         p = self.producer.get(name)
-        if p is None or p.domain not in ("", "ai.onnx") or name != p.outputs[0]:
+        if p is None or p.domain not in ("", "ai.onnx"):
             return None
         op = p.op
+        if op == "Split":
+            return self._split_dims(p, list(p.outputs).index(name))
+        if name != p.outputs[0]:
+            return None
         if op in _UNARY_SAME_SHAPE:
             return _opt(self.dims(p.input(0)))
         if op == "Transpose":
@@ -376,6 +340,25 @@ class GraphIndex:
             return gathered
         if op == "Slice":
             return self._slice_dims(p)
+        if op == "Gemm":
+            a_dims, b_dims = self.dims(p.input(0)), self.dims(p.input(1))
+            if a_dims is None or b_dims is None or len(a_dims) != 2 or len(b_dims) != 2:
+                return None
+            m = a_dims[1] if p.attr("transA", 0) else a_dims[0]
+            n = b_dims[0] if p.attr("transB", 0) else b_dims[1]
+            return [m, n]
+        if op == "Concat":
+            maybe_parts = [self.dims(i) for i in p.inputs if i]
+            parts = [d for d in maybe_parts if d is not None]
+            if not parts or len(parts) != len(maybe_parts) or any(len(d) != len(parts[0]) for d in parts):
+                return None
+            axis = p.attr("axis", 0) % len(parts[0])
+            total = Poly.const(0)
+            for d in parts:
+                total = total + d[axis]
+            joined: list[Poly | None] = list(parts[0])
+            joined[axis] = total
+            return joined
         if op == "Range":
             start, limit, delta = (self.sym_value(p.input(i)) for i in range(3))
             if start and limit and delta == [Poly.const(1)] and start[0] is not None and limit[0] is not None:
@@ -390,27 +373,58 @@ class GraphIndex:
             return None if batch is None else batch + [lhs[-2], rhs[-1]]
         return None
 
+    def _split_dims(self, p: Node, which: int) -> list[Poly | None] | None:
+        """Output ``which`` of a Split: sizes from the split input/attribute, or an even division."""
+        d = self.dims(p.input(0))
+        if d is None:
+            return None
+        axis = p.attr("axis", 0) % len(d)
+        sizes: list[int] | None = None
+        if p.has_attr("split"):
+            sizes = list(p.attr("split"))
+        elif p.input(1):
+            v = self.const_value(p.input(1))
+            sizes = None if v is None else [int(x) for x in np.ravel(v)]
+        out: list[Poly | None] = list(d)
+        if sizes is not None:
+            if which >= len(sizes):
+                return None
+            out[axis] = Poly.const(sizes[which])
+            return out
+        parts = len(p.outputs)
+        if d[axis].is_const and (d[axis].value or 0) % parts == 0:
+            out[axis] = Poly.const((d[axis].value or 0) // parts)
+            return out
+        even = d[axis].exact_div(parts)
+        out[axis] = even
+        return out if even is not None else None
+
     def _slice_dims(self, p: Node) -> list[Poly | None] | None:
-        """Slice with constant starts/ends: exact lengths for in-range bounds on known dims."""
+        """Slice with (symbolically) known bounds: exact lengths where provable, else unknown."""
         d = self.dims(p.input(0))
         if d is None or self.opset < 10:
             return None
-        vals = [self.const_value(p.input(i)) if p.input(i) else None for i in range(1, 5)]
-        if vals[0] is None or vals[1] is None:
+        starts, ends = self.sym_value(p.input(1)), self.sym_value(p.input(2))
+        axes = self.sym_value(p.input(3)) if p.input(3) else [Poly.const(i) for i in range(len(starts or []))]
+        steps = self.sym_value(p.input(4)) if p.input(4) else [Poly.const(1)] * len(starts or [])
+        if starts is None or ends is None or axes is None or steps is None:
             return None
-        starts, ends = np.ravel(vals[0]), np.ravel(vals[1])
-        axes = np.ravel(vals[2]) if vals[2] is not None else np.arange(len(starts))
-        steps = np.ravel(vals[3]) if vals[3] is not None else np.ones(len(starts), dtype=np.int64)
         out: list[Poly | None] = list(d)
-        for s0, e0, a, st in zip(starts, ends, axes, steps):
-            a = int(a) % len(d)
+        big = 1 << 62
+        for s0, e0, a0, st in zip(starts, ends, axes, steps):
+            if a0 is None or not a0.is_const:
+                return None
+            a = int(a0.value or 0) % len(d)
             size = d[a]
-            if not size.is_const or int(st) != 1:
+            if s0 is None or e0 is None or st != Poly.const(1):
                 out[a] = None
-                continue
-            n = int(size.value or 0)
-            b, e = _clamp_slice(int(s0), int(e0), n, 1)
-            out[a] = Poly.const(max(0, e - b))
+            elif size.is_const and s0.is_const and e0.is_const:
+                b, e = _clamp_slice(int(s0.value or 0), int(e0.value or 0), int(size.value or 0), 1)
+                out[a] = Poly.const(max(0, e - b))
+            elif s0 == Poly.const(0) and (e0 == size or (e0.is_const and (e0.value or 0) >= big)):
+                out[a] = size  # the whole axis
+            else:
+                out[a] = None
         return out
 
     def _reshape_dims(self, p: Node) -> list[Poly | None] | None:

@@ -113,7 +113,7 @@ def attended_pattern(index: GraphIndex, name: str, depth: int = 0) -> Pattern:
         return attended_pattern(index, p.input(0), depth + 1).negate()
     if op == "Cast":
         return nonzero_pattern(index, p.input(0), depth + 1)
-    if op in ("Identity", "Unsqueeze", "Reshape", "Expand"):
+    if op in ("Identity", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Expand"):
         return _through_shape_op(index, p, attended_pattern(index, p.input(0), depth + 1))
     if op == "Equal":
         for data, other in ((0, 1), (1, 0)):
@@ -143,6 +143,8 @@ def nonzero_pattern(index: GraphIndex, name: str, depth: int = 0) -> Pattern:
     value = index.const_value(name)
     if value is not None:
         return _numeric_pattern(value != 0)
+    if index.elem_type(name) == TensorProto.BOOL:
+        return attended_pattern(index, name, depth + 1)
     p = index.node_of(name)
     if p is None:
         raise MaskUnsupported(_unsupported_reason(index, name, "mask"))
@@ -180,7 +182,7 @@ def nonzero_pattern(index: GraphIndex, name: str, depth: int = 0) -> Pattern:
         rows = shape[-2] if shape is not None and len(shape) >= 2 else None
         cols = shape[-1] if shape is not None and len(shape) >= 1 else None
         return Pattern("all" if fill != 0 else "none", _ZERO, rows, cols)
-    if op in ("Identity", "Unsqueeze", "Reshape"):
+    if op in ("Identity", "Unsqueeze", "Squeeze", "Reshape", "Flatten"):
         return _through_shape_op(index, p, nonzero_pattern(index, p.input(0), depth + 1))
     raise MaskUnsupported(_unsupported_reason(index, name, "mask"))
 
