@@ -9,6 +9,18 @@ __all__ = ["ort_library_path", "trt_library_path", "OP_DOMAIN", "OP_NAME", "OP_V
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _ORT_LIBRARY = "libsage_attention_ort.so"
 _TRT_LIBRARY = "libsage_attention_trt.so"
+_DISTRIBUTION = "sage-attention-onnx"
+
+
+def _installed_copies(file_name: str) -> list[Path]:
+    """The library inside the installed distribution, for when a source checkout shadows it on sys.path
+    (e.g. `python -m pytest` from the repository root after `pip install .`)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        return [Path(str(distribution(_DISTRIBUTION).locate_file(f"sage_export/lib/{file_name}")))]
+    except (PackageNotFoundError, ImportError):
+        return []
 
 
 def _find_library(file_name: str, env_var: str, build_subdir: str) -> Path:
@@ -19,7 +31,7 @@ def _find_library(file_name: str, env_var: str, build_subdir: str) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"{env_var}={override} does not name a file")
         return path
-    candidates = [_PACKAGE_DIR / "lib" / file_name, _PACKAGE_DIR.parent / "build" / build_subdir / file_name]
+    candidates = [_PACKAGE_DIR / "lib" / file_name, *_installed_copies(file_name), _PACKAGE_DIR.parent / "build" / build_subdir / file_name]
     for path in candidates:
         if path.is_file():
             return path
