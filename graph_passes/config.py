@@ -15,7 +15,7 @@ File format (TOML; JSON with the same structure works too)::
     enabled = false            # leave these sites untouched
 
 Configurable attributes are the schema's attributes except the structural ones the pass derives from
-the graph (layout, head counts, scale, is_causal). Unset attributes take the schema defaults.
+the graph (layout, head counts, scale, is_causal, causal_alignment). Unset attributes take the schema defaults.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sage_export.schema import SCHEMA
 AttrValue = int | float | str
 
 #: Attributes the pass derives from the graph; the config may not set them.
-STRUCTURAL = frozenset({"layout", "q_num_heads", "kv_num_heads", "scale", "is_causal"})
+STRUCTURAL = frozenset({"layout", "q_num_heads", "kv_num_heads", "scale", "is_causal", "causal_alignment"})
 _missing = STRUCTURAL - set(SCHEMA.attributes)
 if _missing:  # the schema is the source of truth; fail loudly if it renamed what the pass writes
     raise ImportError(f"graph_passes: schema lacks structural attributes {sorted(_missing)}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .graph_index import FLOAT_TYPES, GraphIndex, Node
 from .masks import MaskUnsupported, MaskVerdict, additive_mask, select_mask
 from .scale import Factor, FactorError, evaluate_factor, is_single_element, scale_attribute
-from .sites import AttentionSite, OpInput, Reject, RejectedSite, Site
+from .sites import TOP_LEFT, AttentionSite, OpInput, Reject, RejectedSite, Site
 from .symbolic import Poly
 from .views import Operand, resolve_operand
 
@@ -131,7 +131,7 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
         notes.append(verdict.note)
         is_causal |= int(verdict.causal)
     if is_causal and q.seq != k.seq:
-        raise Reject(f"causal mask but Sq = {q.seq} and Skv = {k.seq} are not provably equal")
+        notes.append(f"causal with Sq = {q.seq}, Skv = {k.seq}: top-left aligned as the mask is (j ≤ i)")
 
     if k.rep != _ONE or v.rep != _ONE:
         notes.append(f"GQA expansion undone: fed {k.heads} KV heads (×{k.rep}) instead of {q.heads}")
@@ -141,7 +141,12 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
             notes.append(f"{name} traced through {' ← '.join(kinds)} to '{op.base}'")
 
     replaced = [qk, *before, softmax, *after, pv]
-    structural: dict[str, int | float | str] = {"scale": scale, "is_causal": is_causal, "layout": layout}
+    structural: dict[str, int | float | str] = {
+        "scale": scale,
+        "is_causal": is_causal,
+        "causal_alignment": TOP_LEFT,
+        "layout": layout,
+    }
     site = AttentionSite(
         FORM,
         softmax,

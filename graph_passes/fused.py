@@ -17,7 +17,7 @@ from onnx import TensorProto
 
 from .graph_index import FLOAT_TYPES, GraphIndex, Node
 from .masks import MaskUnsupported, additive_mask, select_mask
-from .sites import AttentionSite, OpInput, Reject, RejectedSite, Site
+from .sites import TOP_LEFT, AttentionSite, OpInput, Reject, RejectedSite, Site
 from .symbolic import Poly
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _causal(q_seq: Poly, kv_seq: Poly, what: str) -> None:
     _require(
         q_seq == kv_seq,
         f"{what} with Sq = {q_seq}, Skv = {kv_seq} not provably equal "
-        "(bottom-right alignment would differ from the op's top-left causal)",
+        "(this op's causal alignment for Sq ≠ Skv is not established)",
     )
 
 
@@ -140,15 +140,16 @@ def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> Att
         score_dims = (q[0], Poly.const(int(nq)), q[1], k[1])
     sq, skv = score_dims[2], score_dims[3]
     is_causal = int(node.attr("is_causal", 0))
-    if is_causal:
-        _causal(sq, skv, "is_causal = 1")
     if node.input(3):
         is_causal |= _mask_input(index, node.input(3), score_dims, notes)
-        if is_causal:
-            _causal(sq, skv, "causal mask")
+    if is_causal and sq != skv:
+        # Without a cache the causal offset is 0: key j visible to query i iff j <= i (the ONNX
+        # reference and ORT agree), i.e. top-left for any Sq, Skv.
+        notes.append(f"causal with Sq = {sq}, Skv = {skv}: no cache, so top-left aligned")
     if node.attr("softmax_precision") is not None:
         notes.append("softmax_precision ignored: the op's softmax is float32")
     structural["is_causal"] = is_causal
+    structural["causal_alignment"] = TOP_LEFT
     return AttentionSite(
         ONNX_ATTENTION,
         node,
@@ -206,6 +207,7 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
     structural: dict[str, int | float | str] = {
         "scale": _scale(node),
         "is_causal": is_causal,
+        "causal_alignment": TOP_LEFT,
         "q_num_heads": heads,
         "kv_num_heads": heads,
     }
@@ -267,6 +269,7 @@ def _group_query_attention(index: GraphIndex, node: Node, options: FusedOptions)
     structural: dict[str, int | float | str] = {
         "scale": _scale(node),
         "is_causal": is_causal,
+        "causal_alignment": TOP_LEFT,
         "q_num_heads": nq,
         "kv_num_heads": nkv,
     }

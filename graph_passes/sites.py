@@ -9,6 +9,10 @@ from .symbolic import Poly
 
 AttrValue = int | float | str
 
+#: Causal masking as PyTorch and ONNX Attention without a cache define it: key j visible to query i iff
+#: j <= i, for any Sq and Skv (the op's ``causal_alignment`` value for that).
+TOP_LEFT = "top_left"
+
 
 @dataclass(frozen=True)
 class OpInput:

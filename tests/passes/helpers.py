@@ -36,16 +36,8 @@ class SageAttentionFloat(OpRun):
     def _run(self, query, key, value, **attrs):  # type: ignore[no-untyped-def, override]
         a = {name: getattr(self, name, None) for name in SCHEMA.attributes}
         a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items() if v is not None}
-        out = float_attention(
-            query,
-            key,
-            value,
-            layout=a.get("layout", "BNSH"),
-            q_num_heads=a.get("q_num_heads", 0),
-            kv_num_heads=a.get("kv_num_heads", 0),
-            scale=a.get("scale", 0.0),
-            is_causal=a.get("is_causal", 0),
-        )
+        known = ("layout", "q_num_heads", "kv_num_heads", "scale", "is_causal", "causal_alignment")
+        out = float_attention(query, key, value, **{k: v for k, v in a.items() if k in known})
         return (out.astype(query.dtype),)
 
 

@@ -49,6 +49,7 @@ def onnx_attention(
         ((2, 4, 24, 32), (2, 4, 24, 32), {"is_causal": 1}),
         ((1, 8, 40, 64), (1, 2, 40, 64), {"is_causal": 1}),  # GQA
         ((2, 4, 16, 32), (2, 4, 48, 32), {"scale": 0.3}),  # cross attention, explicit scale
+        ((1, 4, 12, 32), (1, 4, 20, 32), {"is_causal": 1}),  # no cache: causal is top-left for Sq != Skv
         ((2, 24, 4 * 32), (2, 24, 2 * 32), {"q_num_heads": 4, "kv_num_heads": 2, "is_causal": 1}),  # 3-D
     ],
 )
@@ -57,7 +58,7 @@ def test_onnx_attention(ort_library, rng, opset, q, kv, attrs):
     checked = check_rewrite(model, random_feeds(model, int(rng.integers(1 << 30))), ort_library, sites=1)
     (node,) = sage_nodes(checked.model)
     a = attrs_of(node)
-    assert a["is_causal"] == attrs.get("is_causal", 0)
+    assert a["is_causal"] == attrs.get("is_causal", 0) and a["causal_alignment"] == "top_left"
     assert a["scale"] == pytest.approx(attrs.get("scale", 0.0))
     if len(q) == 3:
         assert (a["q_num_heads"], a["kv_num_heads"]) == (attrs["q_num_heads"], attrs["kv_num_heads"])
@@ -89,7 +90,6 @@ def test_onnx_attention_with_provable_masks(ort_library, rng):
             ),
             "graph input",
         ),
-        (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 12, 16), (1, 2, 12, 16), is_causal=1), "Sq"),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), outputs=4), "present_key is used"),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 24)), "Dv"),
         (
@@ -106,7 +106,7 @@ def test_onnx_attention_with_provable_masks(ort_library, rng):
             "neither empty nor causal",
         ),
     ],
-    ids=["softcap", "padding-mask", "causal-cross", "qk-output", "dv", "past", "upper-mask"],
+    ids=["softcap", "padding-mask", "qk-output", "dv", "past", "upper-mask"],
 )
 def test_onnx_attention_untouched(build, reason):
     assert_untouched(build(), reason)
@@ -131,6 +131,11 @@ def test_multi_head_attention(ort_library, rng, attrs):
     checked = check_rewrite(model, random_feeds(model, int(rng.integers(1 << 30))), ort_library, sites=1)
     a = attrs_of(sage_nodes(checked.model)[0])
     assert (a["q_num_heads"], a["kv_num_heads"], a["is_causal"]) == (4, 4, attrs.get("unidirectional", 0))
+
+
+def test_multi_head_attention_causal_cross_untouched():
+    """ORT's unidirectional MultiHeadAttention with Sq != Skv is neither top-left nor bottom-right: not mapped."""
+    assert_untouched(mha(s=8, skv=12, unidirectional=1), "Sq = 8, Skv = 12")
 
 
 def test_multi_head_attention_with_mask_untouched():

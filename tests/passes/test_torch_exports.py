@@ -133,6 +133,21 @@ SDPA_CASES = [
 ]
 
 
+@pytest.mark.parametrize("exporter", ["ts17", "dy18", "dy23"])
+def test_sdpa_causal_cross_attention(tmp_path, ort_library, exporter):
+    """PyTorch's is_causal with Sq != Skv is top-left (j <= i): rewritten with causal_alignment top_left."""
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (
+        torch.randn(1, 4, 12, 32, generator=g),
+        torch.randn(1, 4, 20, 32, generator=g),
+        torch.randn(1, 4, 20, 32, generator=g),
+    )
+    model = export(SDPA(causal=True), (q, k, v), ["q", "k", "v"], tmp_path / f"cross_{exporter}.onnx", exporter, False)
+    checked = check_rewrite(model, {"q": q.numpy(), "k": k.numpy(), "v": v.numpy()}, ort_library, sites=1)
+    a = attrs_of(sage_nodes(checked.model)[0])
+    assert (a["is_causal"], a["causal_alignment"]) == (1, "top_left")
+
+
 @pytest.mark.parametrize("case", SDPA_CASES, ids=[c[0] for c in SDPA_CASES])
 def test_sdpa_exports(tmp_path, ort_library, case):
     name, build, hkv, exporters, dynamic, (causal, scale) = case
