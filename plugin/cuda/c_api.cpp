@@ -75,27 +75,69 @@ std::string to_params(const SageCudaCall* c, sage::AttentionParams* p) {
   return {};
 }
 
+// The optional inputs into p->mask / p->key_lengths / causal_alignment; "" or what is wrong.
+std::string add_masks(const SageCudaMasks* m, sage::AttentionParams* p) {
+  if (m == nullptr) return {};
+  if (m->causal_alignment != 0 && m->causal_alignment != 1) return "causal_alignment must be 0 or 1";
+  p->attrs.causal_alignment = static_cast<sage::schema::CausalAlignment>(m->causal_alignment);
+  if (m->key_lengths != nullptr) {
+    p->key_lengths.data = m->key_lengths;
+    p->key_lengths.is_int64 = m->key_lengths_int64 != 0;
+  }
+  if (m->attn_mask == nullptr) return {};
+  sage::MaskDesc& d = p->mask;
+  if (m->mask_dtype == 3) {
+    d.kind = sage::MaskDesc::Kind::kBool;
+  } else if (m->mask_dtype >= 0 && m->mask_dtype < 3) {
+    d.kind = sage::MaskDesc::Kind::kAdditive;
+    d.dtype = static_cast<sage::DType>(m->mask_dtype);
+  } else {
+    return "attn_mask dtype must be 0 (float32), 1 (float16), 2 (bfloat16) or 3 (bool)";
+  }
+  const sage::AttentionShape& s = p->shape;
+  const int64_t want[4] = {s.batch, s.q_heads, s.q_len, s.kv_len};
+  for (int i = 0; i < 4; ++i) {
+    if (m->mask_dims[i] != want[i] && !(i < 3 && m->mask_dims[i] == 1)) {
+      return "attn_mask dimension " + std::to_string(i) + " is " + std::to_string(m->mask_dims[i]) + "; it must be " +
+             (i < 3 ? "1 or " : "") + std::to_string(want[i]) + " (masks broadcast to (B, Hq, Sq, Skv))";
+    }
+  }
+  d.data = m->attn_mask;
+  d.stride_b = m->mask_dims[0] == 1 ? 0 : m->mask_strides[0];
+  d.stride_h = m->mask_dims[1] == 1 ? 0 : m->mask_strides[1];
+  d.stride_q = m->mask_dims[2] == 1 ? 0 : m->mask_strides[2];
+  d.key_padding = m->mask_dims[1] == 1 && m->mask_dims[2] == 1;
+  return {};
+}
+
+std::string to_params(const SageCudaCall* c, const SageCudaMasks* m, sage::AttentionParams* p) {
+  if (std::string err = to_params(c, p); !err.empty()) return err;
+  return add_masks(m, p);
+}
+
 }  // namespace
 
 SAGE_C_EXPORT int sage_cuda_c_api_version(void) { return SAGE_CUDA_C_API_VERSION; }
 
-SAGE_C_EXPORT int sage_cuda_workspace_bytes_c(const SageCudaCall* call, uint64_t* bytes, char* error,
-                                              uint64_t error_len) {
+SAGE_C_EXPORT int sage_cuda_workspace_bytes_v2_c(const SageCudaCall* call, const SageCudaMasks* masks,
+                                                 uint64_t* bytes, char* error, uint64_t error_len) {
   sage::AttentionParams p;
-  if (std::string err = to_params(call, &p); !err.empty()) return report(err, error, error_len);
+  if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, error, error_len);
   *bytes = sage::cuda_workspace_bytes(p);
   return report({}, error, error_len);
 }
 
-SAGE_C_EXPORT int sage_cuda_can_implement_c(const SageCudaCall* call, char* error, uint64_t error_len) {
+SAGE_C_EXPORT int sage_cuda_can_implement_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, char* error,
+                                               uint64_t error_len) {
   sage::AttentionParams p;
-  if (std::string err = to_params(call, &p); !err.empty()) return report(err, error, error_len);
+  if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, error, error_len);
   return report(sage::cuda_can_implement(p), error, error_len);
 }
 
-SAGE_C_EXPORT int sage_cuda_describe_c(const SageCudaCall* call, char* text, uint64_t text_len) {
+SAGE_C_EXPORT int sage_cuda_describe_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, char* text,
+                                          uint64_t text_len) {
   sage::AttentionParams p;
-  if (std::string err = to_params(call, &p); !err.empty()) return report(err, text, text_len);
+  if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, text, text_len);
   sage::cuda::Plan plan;
   if (std::string err = sage::cuda::plan_for_current_device(p, &plan); !err.empty()) {
     return report(err, text, text_len);
@@ -104,12 +146,31 @@ SAGE_C_EXPORT int sage_cuda_describe_c(const SageCudaCall* call, char* text, uin
   return 0;
 }
 
-SAGE_C_EXPORT int sage_cuda_attention_c(const SageCudaCall* call, char* error, uint64_t error_len) {
+SAGE_C_EXPORT int sage_cuda_attention_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, char* error,
+                                           uint64_t error_len) {
   sage::AttentionParams p;
-  if (std::string err = to_params(call, &p); !err.empty()) return report(err, error, error_len);
+  if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, error, error_len);
   const int phases = call->phases == 0 ? sage::cuda::kPhaseAll : call->phases;
   return report(sage::cuda::run_phases(p, call->workspace, call->workspace_bytes, call->stream, phases), error,
                 error_len);
+}
+
+// Version 1: no optional inputs.
+SAGE_C_EXPORT int sage_cuda_workspace_bytes_c(const SageCudaCall* call, uint64_t* bytes, char* error,
+                                              uint64_t error_len) {
+  return sage_cuda_workspace_bytes_v2_c(call, nullptr, bytes, error, error_len);
+}
+
+SAGE_C_EXPORT int sage_cuda_can_implement_c(const SageCudaCall* call, char* error, uint64_t error_len) {
+  return sage_cuda_can_implement_v2_c(call, nullptr, error, error_len);
+}
+
+SAGE_C_EXPORT int sage_cuda_describe_c(const SageCudaCall* call, char* text, uint64_t text_len) {
+  return sage_cuda_describe_v2_c(call, nullptr, text, text_len);
+}
+
+SAGE_C_EXPORT int sage_cuda_attention_c(const SageCudaCall* call, char* error, uint64_t error_len) {
+  return sage_cuda_attention_v2_c(call, nullptr, error, error_len);
 }
 
 SAGE_C_EXPORT int sage_cuda_e4m3_c(const float* in, uint8_t* out, int64_t n, int32_t method, void* stream,

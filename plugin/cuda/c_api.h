@@ -11,7 +11,8 @@
 extern "C" {
 #endif
 
-#define SAGE_CUDA_C_API_VERSION 1
+/* 2: the *_v2 entry points take the optional inputs (SageCudaMasks); the version 1 ones are unchanged. */
+#define SAGE_CUDA_C_API_VERSION 2
 
 /* Phases of sage_cuda_attention_c: preprocessing (smoothing, quantization), the attention kernel, or both. */
 #define SAGE_CUDA_PHASE_PREPROCESS 1
@@ -36,12 +37,33 @@ typedef struct SageCudaCall {
   void* stream; /* cudaStream_t */
 } SageCudaCall;
 
+/* The optional inputs attn_mask and key_lengths and the attribute causal_alignment (docs/OP_CONTRACT.md, "Masks"),
+ * for the *_v2 entry points; NULL there means none of them (and causal_alignment top_left). */
+typedef struct SageCudaMasks {
+  const void* attn_mask; /* device memory, or NULL */
+  int32_t mask_dtype;    /* 0 float32, 1 float16, 2 bfloat16 (additive), 3 bool (1 byte, non-zero = attend) */
+  /* The mask as 4-D (B|1, Hq|1, Sq|1, Skv); a 2-D key-padding mask (B, Skv) is passed as (B, 1, 1, Skv). A bool
+   * mask with dims 1 and 2 of size 1 is a key-padding mask (its keys leave K's mean and V's scales too). */
+  int64_t mask_dims[4];
+  int64_t mask_strides[3]; /* element strides of the first three dimensions (ignored where the size is 1) */
+  const void* key_lengths; /* int32/int64 [batch] in device memory, or NULL; clamped to [0, Skv] on the device */
+  int32_t key_lengths_int64;
+  int32_t causal_alignment; /* 0 top_left, 1 bottom_right */
+} SageCudaMasks;
+
 int sage_cuda_c_api_version(void);
 int sage_cuda_workspace_bytes_c(const SageCudaCall* call, uint64_t* bytes, char* error, uint64_t error_len);
 int sage_cuda_can_implement_c(const SageCudaCall* call, char* error, uint64_t error_len);
 /* Writes a one-line description of the kernel configuration the call would run into `text`. */
 int sage_cuda_describe_c(const SageCudaCall* call, char* text, uint64_t text_len);
 int sage_cuda_attention_c(const SageCudaCall* call, char* error, uint64_t error_len);
+/* The same with the optional inputs (masks may be NULL). */
+int sage_cuda_workspace_bytes_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, uint64_t* bytes, char* error,
+                                   uint64_t error_len);
+int sage_cuda_can_implement_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, char* error,
+                                 uint64_t error_len);
+int sage_cuda_describe_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, char* text, uint64_t text_len);
+int sage_cuda_attention_v2_c(const SageCudaCall* call, const SageCudaMasks* masks, char* error, uint64_t error_len);
 
 /* Test hooks: float -> E4M3 codes on the device, method 0 = the attention kernel's packed
  * cvt.rn.satfinite.e4m3x2.f32 (sm_89+), 1 = cuda_fp8.h as used by the V quantizer; and on the host with

@@ -50,6 +50,18 @@ std::string resolve_path(schema::Kernel kernel, int arch, KernelPath* path) {
 
 bool divisible(int64_t x, int64_t d) { return x % d == 0; }
 
+// MaskDesc as the shape resolver (plugin/core/shape.cpp) or the C API builds it; pointers are checked at run time.
+std::string check_mask(const MaskDesc& m) {
+  if (m.kind == MaskDesc::Kind::kNone) return {};
+  if (m.kind != MaskDesc::Kind::kBool && m.kind != MaskDesc::Kind::kAdditive) return "attn_mask has an unknown kind";
+  if (m.kind == MaskDesc::Kind::kAdditive && m.dtype != DType::kFloat32 && m.dtype != DType::kFloat16 &&
+      m.dtype != DType::kBFloat16) {
+    return "an additive attn_mask must be float32, float16 or bfloat16";
+  }
+  if (m.stride_b < 0 || m.stride_h < 0 || m.stride_q < 0) return "attn_mask strides must be >= 0";
+  return {};
+}
+
 }  // namespace
 
 const char* to_string(KernelPath p) { return p == KernelPath::kSm89 ? "sm89" : "sm80"; }
@@ -70,15 +82,13 @@ std::string make_plan(const AttentionParams& p, int arch, Plan* plan) {
     return "q_heads (" + std::to_string(s.q_heads) + ") must be a multiple of kv_heads (" +
            std::to_string(s.kv_heads) + ")";
   }
-  if (p.mask.kind != MaskDesc::Kind::kNone || p.key_lengths.data != nullptr) {
-    return "inputs 'attn_mask' and 'key_lengths' are not supported by the CUDA kernels yet; run this node on the "
-           "CPU execution provider or leave them out";
-  }
-  if (at.is_causal && s.q_len != s.kv_len) {
-    return "is_causal = 1 with q_len != kv_len is not supported by the CUDA kernels yet (the CPU op supports it)";
-  }
   if (s.batch > 65535 || s.q_heads > 65535) return "batch and q_heads must be <= 65535 on the GPU";
   if (s.q_len > kMaxLen || s.kv_len > kMaxLen) return "sequence lengths must be below 2^31 - 256 on the GPU";
+  // The kernels place the causal diagonal (j <= i + L_b - q_len) with 32-bit token arithmetic.
+  if (at.is_causal && s.q_len + s.kv_len > kMaxLen) {
+    return "causal: q_len + kv_len must be below 2^31 - 256 on the GPU";
+  }
+  if (std::string err = check_mask(p.mask); !err.empty()) return err;
 
   Plan& pl = *plan;
   pl = Plan{};
@@ -99,12 +109,21 @@ std::string make_plan(const AttentionParams& p, int arch, Plan* plan) {
   pl.tokens_per_split = kTokensPerSplit;
   pl.splits = static_cast<int>(ceil_div(s.kv_len, kTokensPerSplit));
   pl.v_range = pl.fp8_pv ? v_range_of(at.pv_accum) : 1.f;
+  pl.key_lengths = p.key_lengths.data != nullptr;
+  if (p.mask.kind == MaskDesc::Kind::kBool && p.mask.key_padding) {
+    pl.mask = MaskMode::kKeyPadding;
+  } else if (p.mask.kind != MaskDesc::Kind::kNone) {
+    pl.mask = MaskMode::kGeneral;
+  }
   pl.softmax_scale = p.softmax_scale > 0.f ? p.softmax_scale
                      : at.scale > 0.f     ? at.scale
                                           : 1.f / std::sqrt(static_cast<float>(s.head_dim));
   // FP16 P~.V can read an fp16 V in place when its rows are 16-byte chunks and the kernel's 32-bit token
-  // offsets cannot overflow; the pointer's own alignment is checked when running.
-  pl.v_direct = !pl.fp8_pv && p.dtype == DType::kFloat16 && divisible(s.head_dim, 8) &&
+  // offsets cannot overflow; the pointer's own alignment is checked when running. Not with a key-padding mask:
+  // its holes may hold anything (NaN too), and only the converted copy replaces them by zeros (key_lengths are
+  // fine: the kernel zero-fills the V tile past the valid length).
+  pl.v_direct = !pl.fp8_pv && pl.mask != MaskMode::kKeyPadding && p.dtype == DType::kFloat16 &&
+                divisible(s.head_dim, 8) &&
                 divisible(p.v_strides.batch, 8) && divisible(p.v_strides.head, 8) &&
                 divisible(p.v_strides.token, 8) && p.v_strides.token > 0 &&
                 static_cast<int64_t>(pl.kv_len_pad) * p.v_strides.token <= std::numeric_limits<int32_t>::max();
@@ -130,6 +149,10 @@ std::string make_plan(const AttentionParams& p, int arch, Plan* plan) {
   } else if (!pl.v_direct) {
     w.v = take(&cursor, bkv * pl.kv_len_pad * dp * 2);
   }
+  if (pl.mask == MaskMode::kKeyPadding) {
+    w.key_bits = take(&cursor, static_cast<size_t>(s.batch) * pl.kv_tiles * sizeof(uint64_t));
+    w.key_stats = take(&cursor, static_cast<size_t>(s.batch) * 2 * sizeof(int32_t));
+  }
   w.total = cursor;
   return {};
 }
@@ -140,6 +163,9 @@ std::string describe(const Plan& pl) {
                   " block accumulator, head_dim " + std::to_string(pl.head_dim_pad);
   if (pl.fp8_fallback) d += " (fp8_e4m3 requested: the sm80 path runs fp16 P~.V)";
   if (!pl.fp8_pv) d += pl.v_direct ? ", V read in place" : ", V converted to fp16";
+  if (pl.key_lengths) d += ", key_lengths";
+  if (pl.mask == MaskMode::kKeyPadding) d += ", key-padding mask (mask kernel: key bits per KV block)";
+  if (pl.mask == MaskMode::kGeneral) d += ", general attn_mask (mask kernel: read per KV block)";
   return d;
 }
 

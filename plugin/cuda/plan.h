@@ -12,10 +12,18 @@ namespace sage::cuda {
 enum class KernelPath { kSm80, kSm89 };
 const char* to_string(KernelPath p);
 
+// How attn_mask is applied (docs/OP_CONTRACT.md, "Masks"; key_lengths needs no mode: every kernel reads it).
+enum class MaskMode {
+  kNone,
+  kKeyPadding,  // bool (B, Skv) / (B|1, 1, 1, Skv): a bitmask per 64-key tile, valid keys only in K/V statistics
+  kGeneral,     // bool 4-D or additive: read tile by tile by the mask kernel
+};
+
 struct WorkspaceLayout {
   size_t q_codes = 0, q_scales = 0, k_codes = 0, k_scales = 0;
   size_t k_mean = 0, partials = 0, qbar_codes = 0, qbar_scales = 0;
   size_t v = 0, v_scale = 0, v_inv = 0;
+  size_t key_bits = 0, key_stats = 0;  // kKeyPadding: [batch][kv_tiles] uint64, [batch][2] int32
   size_t total = 0;
 };
 
@@ -31,6 +39,8 @@ struct Plan {
   int q_slots = 0, k_slots = 0;  // scale slots per head
   int tokens_per_split = 0, splits = 0;
   bool v_direct = false;  // FP16 P~.V reads the caller's fp16 V in place (no V pass)
+  MaskMode mask = MaskMode::kNone;
+  bool key_lengths = false;
   float v_range = 448.f;
   float softmax_scale = 0.f;
   WorkspaceLayout ws;

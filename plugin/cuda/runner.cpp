@@ -57,6 +57,21 @@ T* at(void* base, size_t offset) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
 }
 
+// Valid keys per batch: key_lengths as given (clamped where the kernels read it) and, with a bool key-padding
+// mask, the bits and stats the key-validity pass writes into the workspace.
+KeyValidity key_validity(const AttentionParams& p, const Plan& pl, void* ws) {
+  KeyValidity keys;
+  keys.lengths = p.key_lengths.data;
+  keys.lengths_i64 = p.key_lengths.is_int64;
+  keys.kv_len = static_cast<int>(p.shape.kv_len);
+  keys.tiles = pl.kv_tiles;
+  if (pl.mask == MaskMode::kKeyPadding) {
+    keys.bits = at<uint64_t>(ws, pl.ws.key_bits);
+    keys.stats = at<int32_t>(ws, pl.ws.key_stats);
+  }
+  return keys;
+}
+
 std::string run_preprocess(const AttentionParams& p, const Plan& pl, void* ws, cudaStream_t stream) {
   const AttentionShape& s = p.shape;
   const schema::Attributes& attrs = p.attrs;
@@ -66,13 +81,20 @@ std::string run_preprocess(const AttentionParams& p, const Plan& pl, void* ws, c
   const TokenView k = make_view(p.k, p.k_strides, p.dtype, s.batch, s.kv_heads, s.kv_len, s.head_dim);
   const TokenView v = make_view(p.v, p.v_strides, p.dtype, s.batch, s.kv_heads, s.kv_len, s.head_dim);
   const int qmax = qmax_of(attrs.qk_quant);
+  const KeyValidity keys = key_validity(p, pl, ws);
   cudaError_t err;
 
+  if (pl.mask == MaskMode::kKeyPadding) {  // first: every K/V pass below reads its bits and stats
+    err = launch_key_bits(p.mask.data, p.mask.stride_b, keys, static_cast<int>(s.batch), at<uint64_t>(ws, w.key_bits),
+                          at<int32_t>(ws, w.key_stats), stream);
+    if (err != cudaSuccess) return launch_error("key-padding mask bits", err);
+  }
+
   if (attrs.smooth_k) {
-    err = launch_channel_partials(k, ChannelReduce::kSum, pl.head_dim_pad, pl.tokens_per_split, pl.splits,
+    err = launch_channel_partials(k, ChannelReduce::kSum, pl.head_dim_pad, pl.tokens_per_split, pl.splits, keys,
                                   at<float>(ws, w.partials), stream);
     if (err != cudaSuccess) return launch_error("K channel sums", err);
-    err = launch_mean_finalize(at<float>(ws, w.partials), bkv, pl.splits, pl.head_dim_pad, k.len,
+    err = launch_mean_finalize(at<float>(ws, w.partials), bkv, k.heads, pl.splits, pl.head_dim_pad, k.len, keys,
                                at<float>(ws, w.k_mean), stream);
     if (err != cudaSuccess) return launch_error("K channel mean", err);
   }
@@ -87,6 +109,7 @@ std::string run_preprocess(const AttentionParams& p, const Plan& pl, void* ws, c
   kq.len_pad = pl.kv_len_pad;
   kq.scales = at<float>(ws, w.k_scales);
   kq.slots = pl.k_slots;
+  kq.keys = keys;
   err = launch_quantize_k(kq, stream);
   if (err != cudaSuccess) return launch_error("K quantization", err);
 
@@ -108,17 +131,17 @@ std::string run_preprocess(const AttentionParams& p, const Plan& pl, void* ws, c
   }
 
   if (pl.fp8_pv) {
-    err = launch_channel_partials(v, ChannelReduce::kAbsMax, pl.head_dim_pad, pl.tokens_per_split, pl.splits,
+    err = launch_channel_partials(v, ChannelReduce::kAbsMax, pl.head_dim_pad, pl.tokens_per_split, pl.splits, keys,
                                   at<float>(ws, w.partials), stream);
     if (err != cudaSuccess) return launch_error("V channel amax", err);
     err = launch_v_scale_finalize(at<float>(ws, w.partials), bkv, pl.splits, pl.head_dim_pad, pl.v_range,
                                   at<float>(ws, w.v_scale), at<float>(ws, w.v_inv), stream);
     if (err != cudaSuccess) return launch_error("V scales", err);
-    err = launch_quantize_v_fp8(v, pl.head_dim_pad, pl.kv_len_pad, at<float>(ws, w.v_inv), at<uint8_t>(ws, w.v),
-                                stream);
+    err = launch_quantize_v_fp8(v, pl.head_dim_pad, pl.kv_len_pad, keys, at<float>(ws, w.v_inv),
+                                at<uint8_t>(ws, w.v), stream);
     if (err != cudaSuccess) return launch_error("V fp8 quantization", err);
   } else if (!pl.v_direct) {
-    err = launch_convert_v_f16(v, pl.head_dim_pad, pl.kv_len_pad, at<void>(ws, w.v), stream);
+    err = launch_convert_v_f16(v, pl.head_dim_pad, pl.kv_len_pad, keys, at<void>(ws, w.v), stream);
     if (err != cudaSuccess) return launch_error("V fp16 conversion", err);
   }
   return {};
@@ -174,13 +197,29 @@ std::string run_attention_kernel(const AttentionParams& p, const Plan& pl, void*
   a.granularity = static_cast<int>(p.attrs.qk_granularity);
   a.sm_scale_log2 = pl.softmax_scale * 1.4426950408889634f;
   a.causal = p.attrs.is_causal != 0;
+  a.causal_bottom_right = p.attrs.causal_alignment == schema::CausalAlignment::kBottomRight;
   a.smooth_q = p.attrs.smooth_q != 0;
+  a.keys = key_validity(p, pl, ws);
+  if (pl.mask == MaskMode::kGeneral) {
+    const MaskDesc& m = p.mask;
+    a.mask = m.data;
+    a.mask_type = m.kind == MaskDesc::Kind::kBool   ? MaskType::kBool
+                  : m.dtype == DType::kFloat32      ? MaskType::kFloat32
+                  : m.dtype == DType::kFloat16      ? MaskType::kFloat16
+                                                    : MaskType::kBFloat16;
+    a.mask_stride_b = m.stride_b;
+    a.mask_stride_h = m.stride_h;
+    a.mask_stride_q = m.stride_q;
+    const size_t mes = m.kind == MaskDesc::Kind::kBool ? 1 : static_cast<size_t>(element_size(m.dtype));
+    a.mask_vec2 = m.stride_b % 2 == 0 && m.stride_h % 2 == 0 && m.stride_q % 2 == 0 && aligned(m.data, 2 * mes);
+  }
 
   AttentionConfig config;
   config.head_dim = pl.head_dim_pad;
   config.int4 = pl.int4;
   config.fp8_pv = pl.fp8_pv;
   config.accum_f16 = pl.accum_f16;
+  config.masks = pl.mask != MaskMode::kNone;
   const cudaError_t err = dispatch_attention(config, a, stream);
   if (err != cudaSuccess) return launch_error("attention kernel launch", err);
   return {};
@@ -207,6 +246,7 @@ std::string run_phases(const AttentionParams& p, void* workspace, size_t workspa
   }
   if (!aligned(workspace, 256)) return "SageAttention CUDA: workspace must be 256-byte aligned";
   if (!p.q || !p.k || !p.v || !p.out) return "SageAttention CUDA: null query, key, value or output pointer";
+  if (p.mask.kind != MaskDesc::Kind::kNone && p.mask.data == nullptr) return "SageAttention CUDA: null attn_mask";
   if (pl.v_direct && !aligned(p.v, 16)) {
     return "SageAttention CUDA: the fp16 P~.V path reads value in place and needs it 16-byte aligned";
   }

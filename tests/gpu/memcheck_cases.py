@@ -30,7 +30,34 @@ def main() -> None:
                 torch.cuda.synchronize()
                 assert not torch.isnan(out).any()
                 cases += 1
+        cases += mask_cases(kernel)
     print(f"memcheck cases run: {cases}")
+
+
+def mask_cases(kernel: str) -> int:
+    """The optional inputs: key_lengths (one of them 0), a key-padding mask with holes, general bool and additive
+    masks with odd key counts (unpaired loads), causal bottom_right with q_len > kv_len."""
+    q = torch.randn(2, 4, 77, 80, device="cuda", dtype=torch.float16)
+    k = torch.randn(2, 2, 131, 80, device="cuda", dtype=torch.float16)
+    v = torch.randn(2, 2, 131, 80, device="cuda", dtype=torch.float16)
+    lengths = torch.tensor([0, 70], dtype=torch.int32, device="cuda")
+    holes = torch.rand(2, 131, device="cuda") > 0.3
+    general = torch.rand(2, 1, 77, 131, device="cuda") > 0.3
+    additive = torch.randn(1, 4, 77, 131, device="cuda", dtype=torch.bfloat16)
+    cases = 0
+    for pv_dtype, smooth_q in (("fp16", 1), ("fp8_e4m3", 0)):
+        for extra in ({"key_lengths": lengths}, {"attn_mask": holes, "key_lengths": lengths},
+                      {"attn_mask": general}, {"attn_mask": additive, "is_causal": 1}):
+            out = sageattn_cuda(q, k, v, kernel=kernel, pv_dtype=pv_dtype, smooth_q=smooth_q, **extra)
+            torch.cuda.synchronize()
+            assert not torch.isnan(out).any()
+            cases += 1
+        out = sageattn_cuda(q, k[:, :, :40], v[:, :, :40], kernel=kernel, pv_dtype=pv_dtype, is_causal=1,
+                            causal_alignment="bottom_right")
+        torch.cuda.synchronize()
+        assert not torch.isnan(out).any()
+        cases += 1
+    return cases
 
 
 if __name__ == "__main__":

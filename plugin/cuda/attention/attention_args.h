@@ -3,7 +3,12 @@
 #pragma once
 #include <cstdint>
 
+#include "../common/key_validity.h"
+
 namespace sage::cuda {
+
+// Element type of a general attn_mask read by the mask kernels.
+enum class MaskType : int { kNone = 0, kBool = 1, kFloat32 = 2, kFloat16 = 3, kBFloat16 = 4 };
 
 struct AttentionArgs {
   // INT8 (or packed INT4) codes, [b*heads][len_pad][row_bytes], and their fp32 scales, [b*heads][slots].
@@ -35,7 +40,19 @@ struct AttentionArgs {
   int granularity = 0;                // schema::QkGranularity
   float sm_scale_log2 = 0.f;          // softmax scale * log2(e)
   bool causal = false;
+  bool causal_bottom_right = false;  // causal: key j visible from row i when j <= i + L_b - q_len (else j <= i)
   bool smooth_q = false;
+
+  // Valid keys per batch: key_lengths (every kernel: the loop stops at ceil(L_b / 64) blocks) and the per-tile
+  // bits of a bool key-padding mask (mask kernels only).
+  KeyValidity keys;
+
+  // A general mask (mask kernels only): bool (not key padding) or additive, read tile by tile as
+  // mask[b * stride_b + h * stride_h + i * stride_q + j]; broadcast dimensions have stride 0.
+  const void* mask = nullptr;
+  MaskType mask_type = MaskType::kNone;
+  int64_t mask_stride_b = 0, mask_stride_h = 0, mask_stride_q = 0;
+  bool mask_vec2 = false;  // the two keys 2t, 2t+1 of a lane load as one aligned 2-element vector
 };
 
 }  // namespace sage::cuda

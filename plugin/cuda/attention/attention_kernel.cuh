@@ -7,6 +7,10 @@
 //   P~ repacked from the S accumulator registers straight into the P~.V A operand, O += P~.V.
 // K/V blocks are double-buffered in swizzled shared memory with cp.async: block j+1 is in flight while
 // block j is computed, so each iteration needs one barrier. Numerics: docs/OP_CONTRACT.md.
+//
+// Masks (contract, "Masks"): key_lengths and causal masking (either alignment) only move the loop bound and the
+// diagonal, so every kernel handles them; the mask kernels (Tr::kMasks) also read a key-padding bitmask once per
+// 64-key block or a general attn_mask per score. Unmasked blocks run the same branch-free body in both.
 #pragma once
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -124,6 +128,56 @@ __device__ __forceinline__ void store_output(const AttentionArgs& a, const float
   }
 }
 
+// The additive bias of two neighbouring keys of a general mask in base-2 logit units: log2(e) * mask for an
+// additive mask, 0 / -inf for a bool one (so that both are one add). Keys at or past kv_len are not read.
+template <typename M>
+__device__ __forceinline__ float mask_bias(M x) {
+  if constexpr (std::is_same_v<M, uint8_t>) {
+    return x != 0 ? 0.f : -INFINITY;
+  } else {
+    return 1.4426950408889634f * load_as_float<M>(&x);
+  }
+}
+
+template <typename M>
+__device__ __forceinline__ float2 mask_pair(const M* row, int key, int kv_len, bool vec2) {
+  M x0, x1;
+  if (vec2 && key + 1 < kv_len) {  // 2-element aligned: one load
+    struct alignas(2 * sizeof(M)) Pair {
+      M v[2];
+    };
+    const Pair pr = *reinterpret_cast<const Pair*>(row + key);
+    x0 = pr.v[0];
+    x1 = pr.v[1];
+  } else {
+    // Past kv_len the key is masked by its length anyway: any neutral value will do.
+    x0 = key < kv_len ? row[key] : row[0];
+    x1 = key + 1 < kv_len ? row[key + 1] : row[0];
+  }
+  return make_float2(mask_bias<M>(x0), mask_bias<M>(x1));
+}
+
+// Adds a general attn_mask to this lane's logits: rows row0 + 16m + 8h, keys kv_base + 8n + 2t + {0, 1}. Rows
+// past q_len read the last row (their output is never stored), so nothing outside the mask is read.
+template <class Tr, typename M>
+__device__ __forceinline__ void apply_general_mask(const AttentionArgs& a, float (&s)[Tr::kMTiles][Tr::kSTiles][4],
+                                                   int batch, int head, int row0, int kv_base, int t) {
+  const M* base = static_cast<const M*>(a.mask) + batch * a.mask_stride_b + head * a.mask_stride_h;
+#pragma unroll
+  for (int m = 0; m < Tr::kMTiles; ++m) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const M* row = base + min(row0 + 16 * m + 8 * h, a.q_len - 1) * a.mask_stride_q;
+#pragma unroll
+      for (int n = 0; n < Tr::kSTiles; ++n) {
+        const float2 bias = mask_pair<M>(row, kv_base + n * 8 + 2 * t, a.kv_len, a.mask_vec2);
+        s[m][n][2 * h] += bias.x;
+        s[m][n][2 * h + 1] += bias.y;
+      }
+    }
+  }
+}
+
 // Smooth-Q: delta_s[j] = sum_d qbar_codes[d] * Kc[j, d] for the 64 keys of the block in shared memory, with
 // kThreads / 64 threads per key (each a slice of the channels) and dp4a; INT4 keys are widened to int8 first.
 // The qbar codes are re-read from L1 each block rather than held in registers the main path needs.
@@ -175,8 +229,20 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
   const int q0 = q_tile * Tr::kBlockQ;
   const int row0 = q0 + warp * Tr::kWarpRows + g;  // this lane's rows: row0 + 16m + 8h
 
-  const int kv_end = a.causal ? min(a.kv_len, q0 + Tr::kBlockQ) : a.kv_len;
-  const int n_blocks = (kv_end + Tr::kBlockK - 1) / Tr::kBlockK;
+  // Keys of this batch: [0, kv_lim) may be valid (key_lengths, clamped; kv_len without it), none at or past
+  // key_end is (a key-padding mask's last valid key + 1), and causal row i sees keys j <= i + causal_off.
+  const int kv_lim = a.keys.length(batch);
+  int key_end = kv_lim;
+  if constexpr (Tr::kMasks) {
+    if (a.keys.bits != nullptr) key_end = a.keys.stats[2 * batch + 1];
+  }
+  const int causal_off = a.causal_bottom_right ? kv_lim - a.q_len : 0;
+  int kv_end = key_end;
+  if (a.causal) {
+    kv_end = static_cast<int>(max(int64_t{0}, min(static_cast<int64_t>(key_end),
+                                                  static_cast<int64_t>(q0) + Tr::kBlockQ + causal_off)));
+  }
+  const int n_blocks = (kv_end + Tr::kBlockK - 1) / Tr::kBlockK;  // 0: no visible key, the output is 0
 
   const int8_t* k_head = a.k_codes + bkv * a.kv_len_pad * kRB;
   const __half* v_head_f16 = nullptr;
@@ -195,7 +261,8 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
       load_v_tile_f8<Tr>(v_tile, v_head_f8 + kv_base, a.kv_len_pad, tid);
     } else {
       const int token_stride = static_cast<int>(a.v_token_stride);
-      load_v_tile_f16<Tr>(v_tile, v_head_f16 + kv_base * token_stride, token_stride, a.kv_len - kv_base,
+      // Tokens past key_end are zero-filled: padding V (read in place) never meets a p = 0 (0 * NaN).
+      load_v_tile_f16<Tr>(v_tile, v_head_f16 + kv_base * token_stride, token_stride, key_end - kv_base,
                           a.v_valid_chunks, tid);
     }
   };
@@ -211,6 +278,8 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
   // Prologue: the Q tile and KV block 0.
   uint8_t* q_smem = smem + Tr::kQStageOffset;
   load_code_tile<Tr, Tr::kBlockQ>(q_smem, a.q_codes + (bh * a.q_len_pad + q0) * kRB, tid);
+  // Block 0 is loaded even when n_blocks = 0 (no visible key): it lies inside the workspace / zero-fills V, is
+  // never used, and the unconditional load keeps the prologue branch-free (the guard cost the plain kernel spills).
   load_block(0);
   cp_async_commit();
   uint32_t q_frag[Tr::kQInRegisters ? kM : 1][Tr::kQInRegisters ? Tr::kQkSteps : 1][4];
@@ -252,10 +321,11 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     row_sum[m][0] = row_sum[m][1] = 0.f;
   }
 
-  // One 64-key block. kMasked: the block needs the causal / length mask; kSmoothQ: add the smooth-Q term.
-  // Both are compile-time so that the common block (neither) is one branch-free stretch the compiler can
-  // schedule freely, and its softmax max can be taken on the integer accumulators.
-  auto step = [&](int blk, auto masked_tag, auto smooth_tag) {
+  // One 64-key block. kMasked: the block needs the causal / length mask (and, in the mask kernels, the key bits
+  // `key_word` or the general mask); kSmoothQ: add the smooth-Q term. Both are compile-time so that the common
+  // block (neither) is one branch-free stretch the compiler can schedule freely, and its softmax max can be
+  // taken on the integer accumulators.
+  auto step = [&](int blk, auto masked_tag, auto smooth_tag, [[maybe_unused]] uint64_t key_word) {
     constexpr bool kMasked = decltype(masked_tag)::value;
     constexpr bool kSmoothQ = decltype(smooth_tag)::value;
     constexpr bool kIntMax = !kMasked && !kSmoothQ;
@@ -344,8 +414,9 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
         }
       }
     }
-    // Only the ragged last block and (causal) the blocks crossing the diagonal need a mask. Masked logits are
-    // -inf: they never raise the max and exp2 gives exactly 0.
+    // Only the ragged end of the valid keys, (causal) the blocks crossing the diagonal and, in the mask kernels,
+    // blocks with padding holes or a general mask need masking. Masked logits are -inf: they never raise the
+    // max and exp2 gives exactly 0.
     if constexpr (kMasked) {
 #pragma unroll
       for (int m = 0; m < kM; ++m) {
@@ -353,16 +424,31 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
         for (int n = 0; n < Tr::kSTiles; ++n) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            const int key = kv_base + n * 8 + 2 * t + (e & 1);
+            const int j = n * 8 + 2 * t + (e & 1);
+            const int key = kv_base + j;
             const int row = row0 + 16 * m + (e >> 1) * 8;
-            if (key >= a.kv_len || (a.causal && key > row)) s[m][n][e] = -INFINITY;
+            bool hidden = key >= kv_lim || (a.causal && key > row + causal_off);
+            if constexpr (Tr::kMasks) hidden = hidden || !((key_word >> j) & 1u);
+            if (hidden) s[m][n][e] = -INFINITY;
           }
+        }
+      }
+      if constexpr (Tr::kMasks) {
+        switch (a.mask_type) {
+          case MaskType::kNone: break;
+          case MaskType::kBool: apply_general_mask<Tr, uint8_t>(a, s, batch, head, row0, kv_base, t); break;
+          case MaskType::kFloat32: apply_general_mask<Tr, float>(a, s, batch, head, row0, kv_base, t); break;
+          case MaskType::kFloat16: apply_general_mask<Tr, __half>(a, s, batch, head, row0, kv_base, t); break;
+          case MaskType::kBFloat16:
+            apply_general_mask<Tr, __nv_bfloat16>(a, s, batch, head, row0, kv_base, t);
+            break;
         }
       }
     }
 
-    // Online softmax. Block 0 always holds key 0, which no row masks, so the max is finite from then on and a
-    // fully masked later block gives alpha = 1, p = 0: the same as skipping it.
+    // Online softmax. A fully masked block gives alpha = 1, p = 0 for a row with a finite max: the same as
+    // skipping it (contract §5). A row with no visible key yet keeps m = -inf; masked blocks then take 0 as the
+    // exponent reference, so alpha and every p are exactly 0 instead of exp2(-inf + inf) = NaN.
     float alpha[kM][2];
     bool rescale = false;
 #pragma unroll
@@ -390,11 +476,12 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
           mx = fmaxf(fmaxf(fm[0], fm[1]), fmaxf(fm[2], fm[3]));
         }
         mx = fmaxf(row_max[m][h], quad_max(mx));
-        alpha[m][h] = fast_exp2(row_max[m][h] - mx);
+        const float ref = kMasked && mx == -INFINITY ? 0.f : mx;
+        alpha[m][h] = fast_exp2(row_max[m][h] - ref);
         rescale |= alpha[m][h] != 1.f;
         row_max[m][h] = mx;
         // FP8: exp2(t - m + log2(448)) = 448 p lands in the E4M3 range; l then sums 448 p and the 448 cancels.
-        const float off = Tr::kFp8Pv ? mx - kLog2PRange : mx;
+        const float off = Tr::kFp8Pv ? ref - kLog2PRange : ref;
         // exp2((acc + B) * c - (B * c + off)) with B = 1.5*2^23: one FFMA per element instead of FADD + FFMA.
         // The rounding of the per-row constant scales all p of this row and block alike (by at most
         // 2^(0.5 ulp(B*c)), i.e. the integer dot moves by at most 0.375), which the softmax normalization
@@ -536,25 +623,53 @@ __device__ __forceinline__ void attention_body(const AttentionArgs& a) {
     }
   };
 
-  // Blocks from first_masked on need the mask: the ragged last block, and (causal) those crossing the diagonal.
-  int first_masked = min(n_blocks, a.kv_len / Tr::kBlockK);
-  if (a.causal) first_masked = min(first_masked, q0 / Tr::kBlockK);
+  // Blocks from first_masked on need the mask: the ragged end of the valid keys, and (causal) those crossing
+  // the diagonal; the blocks before it are visible to every row of the tile (last key 64b+63 <= q0 + causal_off).
+  int first_masked = min(n_blocks, kv_lim / Tr::kBlockK);
+  if (a.causal) first_masked = min(first_masked, max(0, q0 + causal_off + 1) / Tr::kBlockK);
   using Yes = std::true_type;
   using No = std::false_type;
-  if (a.smooth_q) {
-    for (int blk = 0; blk < first_masked; ++blk) step(blk, No{}, Yes{});
-    for (int blk = first_masked; blk < n_blocks; ++blk) step(blk, Yes{}, Yes{});
+  if constexpr (Tr::kMasks) {
+    // A block before first_masked with all 64 key bits set and no general mask runs the plain body; any other
+    // block reads its bits (loaded one block ahead) or the mask.
+    const uint64_t* bits =
+        a.keys.bits != nullptr ? a.keys.bits + static_cast<int64_t>(batch) * a.keys.tiles : nullptr;
+    const bool general = a.mask != nullptr;
+    auto walk = [&](auto smooth_tag) {
+      uint64_t next = bits != nullptr && n_blocks > 0 ? bits[0] : ~uint64_t{0};
+      for (int blk = 0; blk < n_blocks; ++blk) {
+        const uint64_t word = next;
+        if (bits != nullptr && blk + 1 < n_blocks) next = bits[blk + 1];
+        if (!general && blk < first_masked && word == ~uint64_t{0}) {
+          step(blk, No{}, smooth_tag, word);
+        } else {
+          step(blk, Yes{}, smooth_tag, word);
+        }
+      }
+    };
+    if (a.smooth_q) {
+      walk(Yes{});
+    } else {
+      walk(No{});
+    }
+  } else if (a.smooth_q) {
+    for (int blk = 0; blk < first_masked; ++blk) step(blk, No{}, Yes{}, 0);
+    for (int blk = first_masked; blk < n_blocks; ++blk) step(blk, Yes{}, Yes{}, 0);
   } else {
-    for (int blk = 0; blk < first_masked; ++blk) step(blk, No{}, No{});
-    for (int blk = first_masked; blk < n_blocks; ++blk) step(blk, Yes{}, No{});
+    for (int blk = 0; blk < first_masked; ++blk) step(blk, No{}, No{}, 0);
+    for (int blk = first_masked; blk < n_blocks; ++blk) step(blk, Yes{}, No{}, 0);
   }
 
-  // Epilogue (contract §7): O * (1/l), times dV for FP8 (whose 448 cancelled against l), rounded to T.
+  // Epilogue (contract §7): O * (1/l), times dV for FP8 (whose 448 cancelled against l), rounded to T. A row
+  // without any visible key has l = 0 and O = 0 and outputs 0.
   float inv[kM][2];
 #pragma unroll
   for (int m = 0; m < kM; ++m) {
-    inv[m][0] = 1.f / quad_sum(row_sum[m][0]);
-    inv[m][1] = 1.f / quad_sum(row_sum[m][1]);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float l = quad_sum(row_sum[m][h]);
+      inv[m][h] = l > 0.f ? 1.f / l : 0.f;
+    }
   }
   const float* v_scale = Tr::kFp8Pv ? a.v_scales + bkv * Tr::kHeadDim : nullptr;
   switch (a.out_dtype) {

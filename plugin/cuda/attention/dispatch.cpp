@@ -5,10 +5,15 @@ namespace sage::cuda {
 
 namespace {
 
+template <int kHeadDim, bool kInt4, bool kFp8, bool kAccF16>
+cudaError_t by_masks(const AttentionConfig& c, const AttentionArgs& a, cudaStream_t s) {
+  return c.masks ? launch_attention<AttentionTraits<kHeadDim, kInt4, kFp8, kAccF16, true>>(a, s)
+                 : launch_attention<AttentionTraits<kHeadDim, kInt4, kFp8, kAccF16, false>>(a, s);
+}
+
 template <int kHeadDim, bool kInt4, bool kFp8>
 cudaError_t by_accum(const AttentionConfig& c, const AttentionArgs& a, cudaStream_t s) {
-  return c.accum_f16 ? launch_attention<AttentionTraits<kHeadDim, kInt4, kFp8, true>>(a, s)
-                     : launch_attention<AttentionTraits<kHeadDim, kInt4, kFp8, false>>(a, s);
+  return c.accum_f16 ? by_masks<kHeadDim, kInt4, kFp8, true>(c, a, s) : by_masks<kHeadDim, kInt4, kFp8, false>(c, a, s);
 }
 
 template <int kHeadDim, bool kInt4>

@@ -37,6 +37,6 @@ cudaError_t launch_attention(const AttentionArgs& args, cudaStream_t stream) {
 }  // namespace sage::cuda
 
 // One explicit instantiation per configuration; the instantiation files expand this.
-#define SAGE_INSTANTIATE_ATTENTION(HD, INT4, FP8, ACC16)                                                   \
-  template cudaError_t sage::cuda::launch_attention<sage::cuda::AttentionTraits<HD, INT4, FP8, ACC16>>( \
+#define SAGE_INSTANTIATE_ATTENTION(HD, INT4, FP8, ACC16, MASKS)                                                   \
+  template cudaError_t sage::cuda::launch_attention<sage::cuda::AttentionTraits<HD, INT4, FP8, ACC16, MASKS>>( \
       const sage::cuda::AttentionArgs&, cudaStream_t);

@@ -16,6 +16,7 @@ struct AttentionConfig {
   bool int4 = false;
   bool fp8_pv = false;
   bool accum_f16 = false;
+  bool masks = false;  // the mask kernel (key-padding bits or a general attn_mask); key_lengths alone need not
 };
 
 cudaError_t dispatch_attention(const AttentionConfig& config, const AttentionArgs& args, cudaStream_t stream);

@@ -21,12 +21,15 @@
 
 namespace sage::cuda {
 
-template <int kHeadDim_, bool kInt4_, bool kFp8Pv_, bool kAccumF16_>
+template <int kHeadDim_, bool kInt4_, bool kFp8Pv_, bool kAccumF16_, bool kMasks_ = false>
 struct AttentionTraits {
   static constexpr int kHeadDim = kHeadDim_;  // padded head dim: 64 or 128
   static constexpr bool kInt4 = kInt4_;       // Q.K^T with m16n8k64 s4 instead of m16n8k32 s8
   static constexpr bool kFp8Pv = kFp8Pv_;     // P~.V with m16n8k32 e4m3 (sm_89+) instead of m16n8k16 f16
   static constexpr bool kAccumF16 = kAccumF16_;  // per-block P~.V accumulates in fp16, then into fp32
+  // The mask kernel: reads a key-padding bitmask per KV block or a general attn_mask per score. The plain
+  // kernel (no mask, key_lengths, causal of either alignment) never carries that code.
+  static constexpr bool kMasks = kMasks_;
 
   static constexpr int kBlockQ = 128;
   static constexpr int kBlockK = 64;

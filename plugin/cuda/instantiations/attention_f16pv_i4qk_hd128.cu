@@ -2,5 +2,5 @@
 // One file per (P~.V type, head dim, Q.K^T type) keeps each translation unit to two kernels per target.
 #include "../attention/launch.cuh"
 
-SAGE_INSTANTIATE_ATTENTION(128, true, false, false)
-SAGE_INSTANTIATE_ATTENTION(128, true, false, true)
+SAGE_INSTANTIATE_ATTENTION(128, true, false, false, false)
+SAGE_INSTANTIATE_ATTENTION(128, true, false, true, false)

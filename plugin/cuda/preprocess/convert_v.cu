@@ -19,18 +19,31 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kTile = kBlockK;  // 64 tokens per CTA
 
+// Tokens of V that are read: below the batch's last valid key (all of v.len without a mask / key_lengths).
+__device__ __forceinline__ int v_end(const TokenView& v, const KeyValidity& keys, int64_t bh) {
+  return keys.any() ? keys.end(static_cast<int>(bh / v.heads)) : v.len;
+}
+
+// Invalid keys inside the read range (a key-padding mask's holes) become zero rows.
+__device__ __forceinline__ bool v_row_valid(const TokenView& v, const KeyValidity& keys, int64_t bh, int tok, int end) {
+  return tok < end && (keys.bits == nullptr || keys.valid(static_cast<int>(bh / v.heads), tok));
+}
+
 template <typename T, int kDp>
-__global__ void __launch_bounds__(kThreads) convert_v_f16_kernel(const TokenView v, int len_pad, __half* dst) {
+__global__ void __launch_bounds__(kThreads)
+    convert_v_f16_kernel(const TokenView v, int len_pad, const KeyValidity keys, __half* dst) {
   constexpr int kLanes = kDp / 8, kRows = kThreads / kLanes;
   const int64_t bh = blockIdx.x;
   const int tile_begin = blockIdx.y * kTile;
+  const int end = v_end(v, keys, bh);
+  if (tile_begin >= end) return;  // never read by the attention kernel
   const int r0 = threadIdx.x / kLanes, c = 8 * (threadIdx.x % kLanes);
   const T* base = slice_base<T>(v, bh);
 #pragma unroll
   for (int p = 0; p < kTile / kRows; ++p) {
     const int tok = tile_begin + r0 + p * kRows;
     float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (tok < v.len) load_chunk<T>(v, base, tok, c, x);
+    if (v_row_valid(v, keys, bh, tok, end)) load_chunk<T>(v, base, tok, c, x);
     uint4 packed;
     packed.x = pack_half2(x[0], x[1]);
     packed.y = pack_half2(x[2], x[3]);
@@ -46,12 +59,14 @@ __device__ __forceinline__ int fp8_token_of_slot(int l) { return 2 * (l >> 2) + 
 
 template <typename T, int kDp>
 __global__ void __launch_bounds__(kThreads)
-    quantize_v_fp8_kernel(const TokenView v, int len_pad, const float* v_inv, uint8_t* dst) {
+    quantize_v_fp8_kernel(const TokenView v, int len_pad, const KeyValidity keys, const float* v_inv, uint8_t* dst) {
   constexpr int kLanes = kDp / 8, kRows = kThreads / kLanes;
   constexpr int kPitch = kDp + 4;  // bytes per token row in smem; the pad spreads the column reads over banks
   __shared__ __align__(16) uint8_t tile[kTile][kPitch];
   const int64_t bh = blockIdx.x;
   const int tile_begin = blockIdx.y * kTile;
+  const int end = v_end(v, keys, bh);
+  if (tile_begin >= end) return;  // never read by the attention kernel
   const int tid = threadIdx.x, r0 = tid / kLanes, c = 8 * (tid % kLanes);
   const T* base = slice_base<T>(v, bh);
   float inv[8];
@@ -62,7 +77,7 @@ __global__ void __launch_bounds__(kThreads)
     const int r = r0 + p * kRows;
     const int tok = tile_begin + r;
     float x[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (tok < v.len) load_chunk<T>(v, base, tok, c, x);
+    if (v_row_valid(v, keys, bh, tok, end)) load_chunk<T>(v, base, tok, c, x);
     uint32_t lo = 0, hi = 0;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -92,12 +107,13 @@ __global__ void __launch_bounds__(kThreads)
 struct ConvertF16Launch {
   const TokenView& v;
   int len_pad;
+  const KeyValidity& keys;
   void* dst;
   cudaStream_t stream;
   template <typename T, int kDp>
   cudaError_t run() const {
     const dim3 grid(v.batch * v.heads, len_pad / kTile);
-    convert_v_f16_kernel<T, kDp><<<grid, kThreads, 0, stream>>>(v, len_pad, static_cast<__half*>(dst));
+    convert_v_f16_kernel<T, kDp><<<grid, kThreads, 0, stream>>>(v, len_pad, keys, static_cast<__half*>(dst));
     return cudaGetLastError();
   }
 };
@@ -105,26 +121,28 @@ struct ConvertF16Launch {
 struct QuantizeFp8Launch {
   const TokenView& v;
   int len_pad;
+  const KeyValidity& keys;
   const float* v_inv;
   uint8_t* dst;
   cudaStream_t stream;
   template <typename T, int kDp>
   cudaError_t run() const {
     const dim3 grid(v.batch * v.heads, len_pad / kTile);
-    quantize_v_fp8_kernel<T, kDp><<<grid, kThreads, 0, stream>>>(v, len_pad, v_inv, dst);
+    quantize_v_fp8_kernel<T, kDp><<<grid, kThreads, 0, stream>>>(v, len_pad, keys, v_inv, dst);
     return cudaGetLastError();
   }
 };
 
 }  // namespace
 
-cudaError_t launch_convert_v_f16(const TokenView& v, int head_dim_pad, int len_pad, void* dst, cudaStream_t stream) {
-  return with_type_and_dim(v.dtype, head_dim_pad, ConvertF16Launch{v, len_pad, dst, stream});
+cudaError_t launch_convert_v_f16(const TokenView& v, int head_dim_pad, int len_pad, const KeyValidity& keys,
+                                 void* dst, cudaStream_t stream) {
+  return with_type_and_dim(v.dtype, head_dim_pad, ConvertF16Launch{v, len_pad, keys, dst, stream});
 }
 
-cudaError_t launch_quantize_v_fp8(const TokenView& v, int head_dim_pad, int len_pad, const float* v_inv,
-                                  uint8_t* dst, cudaStream_t stream) {
-  return with_type_and_dim(v.dtype, head_dim_pad, QuantizeFp8Launch{v, len_pad, v_inv, dst, stream});
+cudaError_t launch_quantize_v_fp8(const TokenView& v, int head_dim_pad, int len_pad, const KeyValidity& keys,
+                                  const float* v_inv, uint8_t* dst, cudaStream_t stream) {
+  return with_type_and_dim(v.dtype, head_dim_pad, QuantizeFp8Launch{v, len_pad, keys, v_inv, dst, stream});
 }
 
 }  // namespace sage::cuda

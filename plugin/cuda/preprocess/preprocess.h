@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "../common/key_validity.h"
 #include "params.h"
 
 namespace sage::cuda {
@@ -20,15 +21,23 @@ struct TokenView {
   bool vec8 = false;  // every row start is 8-element (and 16-byte) aligned: 8 channels per vector load
 };
 
+// Key-padding masks (bool, (B, Skv) or (B|1, 1, 1, Skv)): bits[b][tile] = valid keys of each 64-key tile (mask
+// and key_lengths, clamped), stats[b] = {valid-key count, last valid key + 1}. `lengths` gives key_lengths and
+// kv_len/tiles; its bits/stats are ignored. stride_b = 0 broadcasts one mask row over the batch.
+cudaError_t launch_key_bits(const void* mask, int64_t stride_b, const KeyValidity& lengths, int batch,
+                            uint64_t* bits, int32_t* stats, cudaStream_t stream);
+
 // Per-(batch, head, channel) reduction over tokens, first per split of `tokens_per_split` tokens into
-// partials[(b*heads + h) * splits + split][head_dim_pad] (zeros past head_dim).
+// partials[(b*heads + h) * splits + split][head_dim_pad] (zeros past head_dim). Invalid keys (`keys`, for K
+// and V) are left out: a mask or key_lengths removes them from K's mean and V's amax.
 enum class ChannelReduce { kSum, kAbsMax };
 cudaError_t launch_channel_partials(const TokenView& x, ChannelReduce op, int head_dim_pad, int tokens_per_split,
-                                    int splits, float* partials, cudaStream_t stream);
+                                    int splits, const KeyValidity& keys, float* partials, cudaStream_t stream);
 
-// mean[bh][c] = sum of the splits' partial sums / len.
-cudaError_t launch_mean_finalize(const float* partials, int bh_count, int splits, int head_dim_pad, int len,
-                                 float* mean, cudaStream_t stream);
+// mean[bh][c] = sum of the splits' partial sums / len, or / the valid-key count of the batch with `keys`
+// (0 when no key is valid).
+cudaError_t launch_mean_finalize(const float* partials, int bh_count, int heads, int splits, int head_dim_pad,
+                                 int len, const KeyValidity& keys, float* mean, cudaStream_t stream);
 
 // amax = max of the partial maxima; v_scale = amax / v_range (dV), v_inv = v_range / amax (0 when amax = 0).
 cudaError_t launch_v_scale_finalize(const float* partials, int bh_count, int splits, int head_dim_pad,
@@ -47,6 +56,9 @@ struct QuantizeArgs {
   int len_pad = 0;
   float* scales = nullptr;  // [bh][slots]: tiles * groups per tile
   int slots = 0;
+  // K only: invalid keys are quantized as zero rows (no mean subtracted, outside the group amax), and tiles
+  // at or past the batch's last valid key are skipped (the attention kernel never reads them).
+  KeyValidity keys;
 };
 
 // Q: tiles of 128 tokens (sage::kBlockQ); K: tiles of 64 tokens (sage::kBlockK).
@@ -57,12 +69,14 @@ cudaError_t launch_quantize_k(const QuantizeArgs& args, cudaStream_t stream);
 int q_groups_per_tile(schema::QkGranularity g);
 int k_groups_per_tile(schema::QkGranularity g);
 
-// V -> fp16 rows [bh][len_pad][head_dim_pad], zero padded (FP16 P~.V when V cannot be read in place).
-cudaError_t launch_convert_v_f16(const TokenView& v, int head_dim_pad, int len_pad, void* dst, cudaStream_t stream);
+// V -> fp16 rows [bh][len_pad][head_dim_pad], zero padded (FP16 P~.V when V cannot be read in place). Invalid
+// keys give zero rows; tiles past the last valid key are skipped.
+cudaError_t launch_convert_v_f16(const TokenView& v, int head_dim_pad, int len_pad, const KeyValidity& keys,
+                                 void* dst, cudaStream_t stream);
 
 // V -> E4M3 codes e4m3(V * v_inv[c]) transposed to [bh][head_dim_pad][len_pad], tokens of each 16-group stored
 // in the order 0,1,8,9,2,3,10,11,4,5,12,13,6,7,14,15 (the FP8 P~ fragment order), zero padded.
-cudaError_t launch_quantize_v_fp8(const TokenView& v, int head_dim_pad, int len_pad, const float* v_inv,
-                                  uint8_t* dst, cudaStream_t stream);
+cudaError_t launch_quantize_v_fp8(const TokenView& v, int head_dim_pad, int len_pad, const KeyValidity& keys,
+                                  const float* v_inv, uint8_t* dst, cudaStream_t stream);
 
 }  // namespace sage::cuda

@@ -54,8 +54,28 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
   const int tid = threadIdx.x;
   const int r0 = tid / kLanes, lane_in_row = tid % kLanes, c = 8 * lane_in_row;
   const int tile_begin = tile * kTileRows;
-  const int n_valid = min(kTileRows, v.len - tile_begin);
+  int n_valid = min(kTileRows, v.len - tile_begin);
   const T* base = slice_base<T>(v, bh);
+
+  // K with a mask / key_lengths: tiles past the batch's last valid key are never read by the attention kernel,
+  // so they are not written either; invalid keys inside a tile become zero rows like the padding rows.
+  [[maybe_unused]] const int batch = static_cast<int>(bh / v.heads);
+  bool row_ok[kPasses];
+  if constexpr (!kIsQuery) {
+    if (a.keys.any()) {
+      const int end = a.keys.end(batch);
+      if (tile_begin >= end) return;
+      n_valid = min(n_valid, end - tile_begin);
+    }
+  }
+#pragma unroll
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = r0 + p * kRows;
+    row_ok[p] = r < n_valid;
+    if constexpr (!kIsQuery) {
+      if (a.keys.bits != nullptr) row_ok[p] = row_ok[p] && a.keys.valid(batch, tile_begin + r);
+    }
+  }
 
   if (tid < 32) group_amax[tid] = 0u;
   if (tid == 0) mean_amax = 0u;
@@ -66,8 +86,7 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
   Raw raw[kPasses];
 #pragma unroll
   for (int p = 0; p < kPasses; ++p) {
-    const int r = r0 + p * kRows;
-    raw[p] = load_raw_chunk<T>(v, base, tile_begin + r, c, r < n_valid);  // padding rows: zeros, codes 0
+    raw[p] = load_raw_chunk<T>(v, base, tile_begin + r0 + p * kRows, c, row_ok[p]);  // padding: zeros, codes 0
   }
 
   float mu[8];  // smooth_k: K's channel mean; smooth_q: the dequantized tile mean (set below)
@@ -75,7 +94,7 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
   for (int i = 0; i < 8; ++i) mu[i] = a.channel_mean != nullptr ? a.channel_mean[bh * kDp + c + i] : 0.f;
   auto values = [&](int p, float (&x)[8]) {
     raw_to_float<T>(raw[p], x);
-    if (r0 + p * kRows < n_valid) {  // padding rows stay exactly zero
+    if (row_ok[p]) {  // padding (and invalid) rows stay exactly zero
 #pragma unroll
       for (int i = 0; i < 8; ++i) x[i] -= mu[i];
     }
@@ -137,7 +156,7 @@ __global__ void __launch_bounds__(quantize_threads<kIsQuery>())
     for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(x[i]));
 #pragma unroll
     for (int off = kLanes / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-    if (lane_in_row == 0 && r < n_valid) atomicMax(&group_amax[local_group(r)], __float_as_uint(m));
+    if (lane_in_row == 0 && row_ok[p]) atomicMax(&group_amax[local_group(r)], __float_as_uint(m));
   }
   __syncthreads();
 
