@@ -32,8 +32,18 @@ OrtStatusPtr ORT_API_CALL infer_output_shape(const OrtCustomOp*, OrtShapeInferCo
   std::vector<int64_t> dims(rank);
   std::vector<const char*> symbols(rank, nullptr);
   if (failed(a.GetDimensions(query, dims.data(), rank)) ||
-      failed(a.GetSymbolicDimensions(query, symbols.data(), rank)) ||
-      failed(a.CreateTensorTypeAndShapeInfo(&out)) || failed(a.SetTensorElementType(out, type)) ||
+      failed(a.GetSymbolicDimensions(query, symbols.data(), rank))) {
+    return nullptr;
+  }
+  // An unknown, unnamed dimension would be copied out as a literal -1, which ORT then treats as a size
+  // (and constant-folds Shape() of our output to it): leave the output shape unset instead.
+  for (size_t i = 0; i < rank; ++i) {
+    if (dims[i] < 0 && (symbols[i] == nullptr || symbols[i][0] == '\0')) {
+      release();
+      return nullptr;
+    }
+  }
+  if (failed(a.CreateTensorTypeAndShapeInfo(&out)) || failed(a.SetTensorElementType(out, type)) ||
       failed(a.SetDimensions(out, dims.data(), rank)) ||
       failed(a.SetSymbolicDimensions(out, symbols.data(), rank)) ||
       failed(a.ShapeInferContext_SetOutputTypeShape(ctx, 0, out))) {
