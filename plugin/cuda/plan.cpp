@@ -42,8 +42,9 @@ std::string resolve_path(schema::Kernel kernel, int arch, KernelPath* path) {
       *path = KernelPath::kSm89;
       return {};
     case schema::Kernel::kSm90:
-      return "attribute 'kernel' is 'sm90': the Hopper kernel is not implemented yet; allowed values: 'auto', "
-             "'sm80', 'sm89'";
+      // run_cuda_attention sends kernel='sm90' to plugin/cuda/sm90; only the phase-by-phase C API lands here.
+      return "attribute 'kernel' is 'sm90': the portable phases (preprocess/attention) are sm80/sm89 only; run "
+             "the whole op (run_cuda_attention) for the Hopper path";
   }
   return "attribute 'kernel' has an unknown value";
 }

@@ -15,6 +15,7 @@
 #include "preprocess/preprocess.h"
 #include "quant_groups.h"
 #include "runner_phases.h"
+#include "sm90_entry.h"
 
 namespace sage::cuda {
 
@@ -264,7 +265,21 @@ std::string run_phases(const AttentionParams& p, void* workspace, size_t workspa
 
 namespace sage {
 
+namespace {
+
+// The Hopper (wgmma) path runs kernel='sm90', and kernel='auto' on sm_90 whenever it can implement the call
+// (it refuses fp16 P~.V, smooth_q and masks); everything else takes the portable mma.sync path.
+bool use_sm90(const AttentionParams& p) {
+  if (p.attrs.kernel == schema::Kernel::kSm90) return true;
+  if (p.attrs.kernel != schema::Kernel::kAuto) return false;
+  std::string err;
+  return cuda::current_device_arch(&err) == 90 && sm90_can_implement(p).empty();
+}
+
+}  // namespace
+
 size_t cuda_workspace_bytes(const AttentionParams& p) {
+  if (use_sm90(p)) return sm90_workspace_bytes(p);
   cuda::Plan pl;
   if (cuda::plan_for_current_device(p, &pl).empty()) return pl.ws.total;
   // No usable device (or invalid params, which run_cuda_attention will report): the larger of both paths.
@@ -276,11 +291,13 @@ size_t cuda_workspace_bytes(const AttentionParams& p) {
 }
 
 std::string cuda_can_implement(const AttentionParams& p) {
+  if (use_sm90(p)) return sm90_can_implement(p);
   cuda::Plan pl;
   return cuda::plan_for_current_device(p, &pl);
 }
 
 std::string run_cuda_attention(const AttentionParams& p, void* workspace, size_t workspace_bytes, void* stream) {
+  if (use_sm90(p)) return run_sm90_attention(p, workspace, workspace_bytes, static_cast<cudaStream_t>(stream));
   return cuda::run_phases(p, workspace, workspace_bytes, stream, cuda::kPhaseAll);
 }
 
