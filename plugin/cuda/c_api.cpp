@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "runner.h"
 #include "runner_phases.h"
+#include "sm90_entry.h"
 
 #define SAGE_C_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -138,6 +139,11 @@ SAGE_C_EXPORT int sage_cuda_describe_v2_c(const SageCudaCall* call, const SageCu
                                           uint64_t text_len) {
   sage::AttentionParams p;
   if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, text, text_len);
+  if (sage::cuda::runs_on_sm90(p)) {
+    if (std::string err = sm90_can_implement(p); !err.empty()) return report(err, text, text_len);
+    report("sm90 (Hopper TMA + wgmma kernel, plugin/cuda/sm90)", text, text_len);
+    return 0;
+  }
   sage::cuda::Plan plan;
   if (std::string err = sage::cuda::plan_for_current_device(p, &plan); !err.empty()) {
     return report(err, text, text_len);
@@ -151,6 +157,9 @@ SAGE_C_EXPORT int sage_cuda_attention_v2_c(const SageCudaCall* call, const SageC
   sage::AttentionParams p;
   if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, error, error_len);
   const int phases = call->phases == 0 ? sage::cuda::kPhaseAll : call->phases;
+  if (phases == sage::cuda::kPhaseAll) {  // the whole op: the same dispatch as ORT and TensorRT (incl. sm90)
+    return report(sage::run_cuda_attention(p, call->workspace, call->workspace_bytes, call->stream), error, error_len);
+  }
   return report(sage::cuda::run_phases(p, call->workspace, call->workspace_bytes, call->stream, phases), error,
                 error_len);
 }

@@ -265,16 +265,20 @@ std::string run_phases(const AttentionParams& p, void* workspace, size_t workspa
 
 namespace sage {
 
-namespace {
+namespace cuda {
 
-// The Hopper (wgmma) path runs kernel='sm90', and kernel='auto' on sm_90 whenever it can implement the call
-// (it refuses fp16 P~.V, smooth_q and masks); everything else takes the portable mma.sync path.
-bool use_sm90(const AttentionParams& p) {
+bool runs_on_sm90(const AttentionParams& p) {
   if (p.attrs.kernel == schema::Kernel::kSm90) return true;
   if (p.attrs.kernel != schema::Kernel::kAuto) return false;
   std::string err;
-  return cuda::current_device_arch(&err) == 90 && sm90_can_implement(p).empty();
+  return current_device_arch(&err) == 90 && sm90_can_implement(p).empty();
 }
+
+}  // namespace cuda
+
+namespace {
+
+bool use_sm90(const AttentionParams& p) { return cuda::runs_on_sm90(p); }
 
 }  // namespace
 

@@ -16,4 +16,7 @@ std::string run_phases(const AttentionParams& p, void* workspace, size_t workspa
 // The plan for the current device ("" on success).
 std::string plan_for_current_device(const AttentionParams& p, Plan* plan);
 
+// Whether run_cuda_attention sends `p` to the Hopper path (kernel='sm90', or 'auto' on sm_90 when it can).
+bool runs_on_sm90(const AttentionParams& p);
+
 }  // namespace sage::cuda

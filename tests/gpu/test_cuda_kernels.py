@@ -40,6 +40,12 @@ def _reference_attrs(attrs: dict, arch: int) -> dict:
     """What the GPU computes for `attrs` on this device: fp8 P~.V on the sm80 path runs fp16 (contract)."""
     eff = dict(attrs)
     path = attrs.get("kernel", "auto")
+    # auto on sm_90: the Hopper kernel when it can run the call (FP8 P~.V, no smooth_q); it runs int4 as int8.
+    hopper_ok = eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3" and not eff.get("smooth_q", 0)
+    if path == "sm90" or (path == "auto" and arch == 90 and hopper_ok):
+        if eff.get("qk_quant") == "int4":
+            eff["qk_quant"] = "int8"
+        return eff
     # auto: sm89 on sm_89 only; sm_80-88 and Hopper (which emulates FP8 mma.sync) take the sm80 path (plan.cpp).
     if path == "sm80" or (path == "auto" and not 89 <= arch < 90):
         if eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3":
@@ -209,10 +215,11 @@ def test_cuda_graph_capture_and_replay(cuda_api, device_arch, rng):
         assert fid.cos >= COS_VS_REFERENCE, fid
 
 
-def test_errors_name_the_problem(cuda_api):
+def test_errors_name_the_problem(cuda_api, device_arch):
     q = torch.zeros(1, 2, 8, 64, device="cuda", dtype=torch.float16)
-    with pytest.raises(RuntimeError, match="not implemented yet.*'auto', 'sm80', 'sm89'"):
-        cuda_api.sageattn_cuda(q, q, q, kernel="sm90")
+    # The Hopper path refuses fp16 P~.V (and anything on a non-sm_90 device) with a message naming it.
+    with pytest.raises(RuntimeError, match="pv_dtype" if device_arch == 90 else "sm_90|sm90"):
+        cuda_api.sageattn_cuda(q, q, q, kernel="sm90", pv_dtype="fp16")
     big = torch.zeros(1, 2, 8, 160, device="cuda", dtype=torch.float16)
     with pytest.raises(RuntimeError, match="head_dim"):
         cuda_api.sageattn_cuda(big, big, big)

@@ -36,11 +36,32 @@ def cuda_library(ort_library: Path) -> Path:
     return ort_library
 
 
+def device_arch() -> int:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return major * 10 + minor
+
+
+def effective_attrs(attrs: dict) -> dict:
+    """What the GPU runs for `attrs` (docs/OP_CONTRACT.md, GPU fallbacks): the sm90 path runs int4 as int8;
+    the sm80 path (also `auto` on Hopper for calls the sm90 path refuses) runs fp8 P~.V as fp16."""
+    eff = dict(attrs)
+    kernel, arch = eff.get("kernel", "auto"), device_arch()
+    fp8 = eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3"
+    if kernel == "sm90" or (kernel == "auto" and arch == 90 and fp8 and not eff.get("smooth_q", 0)):
+        if eff.get("qk_quant") == "int4":
+            eff["qk_quant"] = "int8"
+    elif kernel == "sm80" or (kernel == "auto" and not 89 <= arch < 90):
+        eff["pv_dtype"] = "fp16"
+    return eff
+
+
 def run_cuda(q, k, v, dtype="float16", **attrs):
     return run_sage(q, k, v, dtype=dtype, providers=CUDA, **attrs)
 
 
-@pytest.mark.parametrize("kernel", ["auto", "sm80", "sm89"])
+@pytest.mark.parametrize("kernel", ["auto", "sm80", "sm89", "sm90"])
 @pytest.mark.parametrize(
     "attrs",
     [
@@ -57,10 +78,11 @@ def test_cuda_matches_cpu_op(cuda_library, rng, kernel, attrs):
     q, k, v = rounded_inputs(
         make_qkv(rng, batch=2, q_heads=8, kv_heads=2, q_len=300, kv_len=300, head_dim=128, outliers=True), "float16"
     )
-    if kernel == "sm80" and attrs.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3":
-        attrs = {**attrs, "pv_dtype": "fp16"}  # what the sm80 path runs instead (logged once by the runner)
+    if kernel == "sm90" and (device_arch() != 90 or attrs.get("smooth_q")):
+        pytest.skip("the sm90 path needs an sm_90 GPU and refuses smooth_q (tested in test_errors)")
     gpu = run_cuda(q, k, v, kernel=kernel, **attrs)
-    cpu = run_sage(q, k, v, dtype="float16", **attrs)
+    cpu_attrs = {a: x for a, x in effective_attrs({**attrs, "kernel": kernel}).items() if a != "kernel"}
+    cpu = run_sage(q, k, v, dtype="float16", **cpu_attrs)
     fid = fidelity(gpu, cpu)
     assert fid.cos >= 0.9999, f"kernel={kernel} {attrs}: GPU vs CPU op {fid}"
 
