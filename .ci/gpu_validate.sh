@@ -15,14 +15,16 @@ arch=$(python3 -c "import torch; m, n = torch.cuda.get_device_capability(); prin
 trt=()
 [ -f .cache/trt_headers/include/NvInfer.h ] && trt=(-DTENSORRT_INCLUDE_DIR="$PWD/.cache/trt_headers/include")
 { cmake -S . -B "$BUILD" -G Ninja -DONNXRUNTIME_INCLUDE_DIR="$PWD/.cache/ort_headers" "${trt[@]}" \
-    -DSAGE_CUDA_ARCHS="${arch}-real" && cmake --build "$BUILD" -j16; } > "$OUT/build.log" 2>&1 ||
+    -DSAGE_CUDA_ARCHS="${arch}-real" -DSAGE_SM90_C_LIBRARY=ON && cmake --build "$BUILD" -j16; } > "$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 export SAGE_ORT_LIBRARY="$BUILD/plugin/ort/libsage_attention_ort.so"
+lib90=$(find "$BUILD" -name libsage_sm90.so | head -1)
+[ -n "$lib90" ] && export SAGE_SM90_LIB="$lib90"
 [ -f "$BUILD/plugin/trt/libsage_attention_trt.so" ] && export SAGE_TRT_LIBRARY="$BUILD/plugin/trt/libsage_attention_trt.so"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv | tee "$OUT/device.txt"
 python3 -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())" | tee -a "$OUT/device.txt"
 timeout ${PYTEST_TIMEOUT:-420} python3 -m pytest tests -q -rfEs --tb=short -p no:cacheprovider \
-  --ignore=tests/passes --durations=10 > "$OUT/pytest.log" 2>&1
+  --ignore=tests/passes --ignore=tests/test_ort_compat.py --durations=10 > "$OUT/pytest.log" 2>&1
 echo "pytest exit $?"
 grep -E "passed|failed" "$OUT/pytest.log" | tail -2
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -40
