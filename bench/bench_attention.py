@@ -101,6 +101,7 @@ CONTENDERS: list[Contender] = [
     Contender("sage sm89 kernel", _sage(True, **SAGE_SM89), "(a) INT8 QK, FP8 PV two-level fp32"),
     Contender("sage sm89 e2e", _sage(False, **SAGE_SM89), "(b) same, including quantization"),
     Contender("sage sm89++ e2e", _sage(False, **SAGE_SM89_PP), "(b) FP8 PV with fp16 accumulation (2++)"),
+    Contender("sage sm90 e2e", _sage(False, kernel="sm90"), "(b) Hopper TMA+wgmma kernel, INT8 QK, FP8 PV, incl. quantization"),
     Contender("sage ort sm80", _ort("sage_op", **SAGE_SM80), "(c) the op in an ORT session, IO binding"),
     Contender("sage ort auto", _ort("sage_op"), "(c) the op with default attributes (kernel=auto) in ORT"),
     Contender("ort mha", _ort("ort_multihead_attention"), "(e) com.microsoft MultiHeadAttention, fp16"),
