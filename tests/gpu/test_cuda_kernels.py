@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 from sage_export.metrics import fidelity  # noqa: E402
 from sage_export.numerics import round_to_dtype  # noqa: E402
 from sage_export.reference import float_attention, sage_attention_reference  # noqa: E402
-from sage_export.testing import make_qkv  # noqa: E402
+from sage_export.testing import gpu_effective_attrs, make_qkv  # noqa: E402
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 COS_VS_REFERENCE = 0.9999
@@ -37,20 +37,8 @@ def _to_device(x: np.ndarray, dtype: str):
 
 
 def _reference_attrs(attrs: dict, arch: int) -> dict:
-    """What the GPU computes for `attrs` on this device: fp8 P~.V on the sm80 path runs fp16 (contract)."""
-    eff = dict(attrs)
-    path = attrs.get("kernel", "auto")
-    # auto on sm_90: the Hopper kernel when it can run the call (FP8 P~.V, no smooth_q); it runs int4 as int8.
-    hopper_ok = eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3" and not eff.get("smooth_q", 0)
-    if path == "sm90" or (path == "auto" and arch == 90 and hopper_ok):
-        if eff.get("qk_quant") == "int4":
-            eff["qk_quant"] = "int8"
-        return eff
-    # auto: sm89 on sm_89 only; sm_80-88 and Hopper (which emulates FP8 mma.sync) take the sm80 path (plan.cpp).
-    if path == "sm80" or (path == "auto" and not 89 <= arch < 90):
-        if eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3":
-            eff["pv_dtype"] = "fp16"
-    return eff
+    """What the GPU computes for `attrs` on this device (contract GPU fallbacks)."""
+    return gpu_effective_attrs(attrs, arch)
 
 
 def run_gpu(cuda_api, q, k, v, dtype: str, **attrs):

@@ -14,7 +14,7 @@ from op_runner import rounded_inputs, run_sage
 from sage_export.metrics import fidelity
 from sage_export.onnx_node import create_session, from_onnx_output, single_node_model, to_onnx_array
 from sage_export.reference import float_attention
-from sage_export.testing import make_qkv
+from sage_export.testing import gpu_effective_attrs, make_qkv
 
 pytestmark = pytest.mark.gpu
 CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -44,17 +44,7 @@ def device_arch() -> int:
 
 
 def effective_attrs(attrs: dict) -> dict:
-    """What the GPU runs for `attrs` (docs/OP_CONTRACT.md, GPU fallbacks): the sm90 path runs int4 as int8;
-    the sm80 path (also `auto` on Hopper for calls the sm90 path refuses) runs fp8 P~.V as fp16."""
-    eff = dict(attrs)
-    kernel, arch = eff.get("kernel", "auto"), device_arch()
-    fp8 = eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3"
-    if kernel == "sm90" or (kernel == "auto" and arch == 90 and fp8 and not eff.get("smooth_q", 0)):
-        if eff.get("qk_quant") == "int4":
-            eff["qk_quant"] = "int8"
-    elif kernel == "sm80" or (kernel == "auto" and not 89 <= arch < 90):
-        eff["pv_dtype"] = "fp16"
-    return eff
+    return gpu_effective_attrs(attrs, device_arch())
 
 
 def run_cuda(q, k, v, dtype="float16", **attrs):
@@ -78,8 +68,8 @@ def test_cuda_matches_cpu_op(cuda_library, rng, kernel, attrs):
     q, k, v = rounded_inputs(
         make_qkv(rng, batch=2, q_heads=8, kv_heads=2, q_len=300, kv_len=300, head_dim=128, outliers=True), "float16"
     )
-    if kernel == "sm90" and (device_arch() != 90 or attrs.get("smooth_q")):
-        pytest.skip("the sm90 path needs an sm_90 GPU and refuses smooth_q (tested in test_errors)")
+    if kernel == "sm90" and (device_arch() != 90 or attrs.get("smooth_q") or attrs.get("pv_dtype") == "fp16"):
+        pytest.skip("the sm90 path needs an sm_90 GPU and refuses smooth_q and fp16 P~.V (see tests/gpu)")
     gpu = run_cuda(q, k, v, kernel=kernel, **attrs)
     cpu_attrs = {a: x for a, x in effective_attrs({**attrs, "kernel": kernel}).items() if a != "kernel"}
     cpu = run_sage(q, k, v, dtype="float16", **cpu_attrs)

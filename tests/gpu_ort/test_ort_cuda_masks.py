@@ -13,7 +13,7 @@ from op_runner import rounded_inputs, run_sage
 from sage_export.metrics import fidelity
 from sage_export.numerics import round_to_dtype
 from sage_export.reference import float_attention
-from sage_export.testing import make_qkv
+from sage_export.testing import gpu_effective_attrs, make_qkv
 
 pytestmark = pytest.mark.gpu
 CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -63,11 +63,16 @@ def mask_forms(rng, sq, skv):
 
 
 def gpu_vs_cpu(q, k, v, kernel, dtype="float16", attn_mask=None, key_lengths=None, mask_dtype=None, **attrs):
-    if kernel == "sm80" and attrs.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3":
-        attrs = {**attrs, "pv_dtype": "fp16"}  # what the sm80 path runs instead (logged once by the runner)
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    masked = attn_mask is not None or key_lengths is not None
+    # What the chosen path really computes (contract GPU fallbacks), for the CPU op to compute the same.
+    cpu_attrs = gpu_effective_attrs({**attrs, "kernel": kernel}, major * 10 + minor, masked)
+    cpu_attrs.pop("kernel")
     opt = {"attn_mask": attn_mask, "key_lengths": key_lengths, "mask_dtype": mask_dtype}
     gpu = run_sage(q, k, v, dtype=dtype, providers=CUDA, kernel=kernel, **opt, **attrs)
-    cpu = run_sage(q, k, v, dtype=dtype, **opt, **attrs)
+    cpu = run_sage(q, k, v, dtype=dtype, **opt, **cpu_attrs)
     assert np.isfinite(gpu).all()
     fid = fidelity(gpu, cpu)
     assert fid.cos >= 0.9999, f"kernel={kernel} {attrs}: GPU vs CPU op {fid}"
