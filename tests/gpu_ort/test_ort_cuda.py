@@ -2,9 +2,7 @@
 attention, bf16/fp16/fp32, layouts, and CUDA-graph replay with new inputs. Needs onnxruntime-gpu and a GPU."""
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,28 +10,12 @@ import pytest
 
 from op_runner import rounded_inputs, run_sage
 from sage_export.metrics import fidelity
-from sage_export.onnx_node import create_session, from_onnx_output, single_node_model, to_onnx_array
+from sage_export.onnx_node import create_session, single_node_model
 from sage_export.reference import float_attention
 from sage_export.testing import gpu_effective_attrs, make_qkv
 
 pytestmark = pytest.mark.gpu
 CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-@pytest.fixture(scope="module")
-def cuda_library(ort_library: Path) -> Path:
-    import onnxruntime as ort
-
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        pytest.skip(f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (install onnxruntime-gpu on a GPU machine)")
-    lib = ctypes.CDLL(str(ort_library))
-    if not hasattr(lib, "sage_cuda_attention_c"):
-        pytest.skip(f"{ort_library} was built without CUDA")
-    try:
-        ort.preload_dlls()
-    except Exception:  # noqa: BLE001 - older wheels lack preload_dlls; CUDA libs then come from the system
-        pass
-    return ort_library
 
 
 def device_arch() -> int:

@@ -3,8 +3,6 @@
 copies them to the device, and the kernels read them there. Needs onnxruntime-gpu and a GPU."""
 from __future__ import annotations
 
-import ctypes
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,22 +16,6 @@ from sage_export.testing import gpu_effective_attrs, make_qkv
 pytestmark = pytest.mark.gpu
 CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
 B, HQ, HKV, D = 3, 4, 2, 64
-
-
-@pytest.fixture(scope="module")
-def cuda_library(ort_library: Path) -> Path:
-    import onnxruntime as ort
-
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        pytest.skip(f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (install onnxruntime-gpu on a GPU machine)")
-    lib = ctypes.CDLL(str(ort_library))
-    if not hasattr(lib, "sage_cuda_attention_c"):
-        pytest.skip(f"{ort_library} was built without CUDA")
-    try:
-        ort.preload_dlls()
-    except Exception:  # noqa: BLE001 - older wheels lack preload_dlls; CUDA libs then come from the system
-        pass
-    return ort_library
 
 
 def mask_forms(rng, sq, skv):
