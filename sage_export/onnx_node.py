@@ -27,7 +27,7 @@ def make_sage_node(
 ) -> onnx.NodeProto:
     """A com.sageattention::SageAttention node; attributes are validated against the schema, defaults omitted."""
     validated = SCHEMA.validate(attrs)
-    explicit = {k: validated[k] for k in attrs}
+    explicit: dict[str, Any] = {k: validated[k] for k in attrs}
     return helper.make_node(SCHEMA.name, list(inputs), list(outputs), name=name or None, domain=SCHEMA.domain, **explicit)
 
 

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -63,7 +64,7 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], name: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], name: str | None = None, **attrs: Any) -> str:
         self._count += 1
         out = f"{name or op_type.lower()}_{self._count}"
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
