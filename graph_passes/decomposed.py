@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from onnx import TensorProto
+
 from .graph_index import FLOAT_TYPES, GraphIndex, Node
-from .masks import MaskUnsupported, MaskVerdict, additive_mask, select_mask
+from .masks import MaskUnsupported, MaskVerdict, additive_mask, is_masked_value, select_mask
 from .scale import Factor, FactorError, evaluate_factor, is_single_element, scale_attribute
 from .sites import TOP_LEFT, AttentionSite, OpInput, Reject, RejectedSite, Site
 from .symbolic import Poly
@@ -34,6 +36,15 @@ class _MaskCheck:
     keep_when_true: bool
     masked_value: float | None
     post: Factor  # factors applied to the scores after this mask
+
+
+@dataclass(frozen=True)
+class _FedMask:
+    """A mask given to the op's ``attn_mask`` input (``negated``: through a ``Not``)."""
+
+    tensor: str
+    negated: bool
+    note: str
 
 
 @dataclass(frozen=True)
@@ -126,8 +137,16 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
 
     is_causal = 0
     score_dims = (q.batch, q.heads, q.seq, k.seq)
+    fed: _FedMask | None = None
     for check in mask_checks:
-        verdict = _check_mask(index, check, score_dims, head_dim)
+        try:
+            verdict = _check_mask(index, check, score_dims, head_dim)
+        except Reject as exc:
+            if fed is not None:
+                raise Reject(f"{exc}; a second mask ('{fed.tensor}' already goes to attn_mask)") from exc
+            fed = _feed_mask(index, check, score_dims, head_dim, dtype, str(exc))
+            notes.append(fed.note)
+            continue
         notes.append(verdict.note)
         is_causal |= int(verdict.causal)
     if is_causal and q.seq != k.seq:
@@ -159,6 +178,8 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
         dtype,
         notes=notes,
     )
+    if fed is not None:
+        site.attn_mask, site.mask_negated = fed.tensor, fed.negated
     _place_output(index, site, pv)
     return site
 
@@ -421,6 +442,55 @@ def _check_mask(index: GraphIndex, check: _MaskCheck, score_dims: tuple[Poly, ..
         return select_mask(index, check.tensor, check.keep_when_true, check.masked_value, score_dims, post_value)
     except MaskUnsupported as exc:
         raise Reject(str(exc)) from exc
+
+
+def _feed_mask(
+    index: GraphIndex, check: _MaskCheck, score_dims: tuple[Poly, ...], head_dim: Poly, dtype: int, why: str
+) -> _FedMask:
+    """A mask that is not empty or causal, fed to ``attn_mask`` with the same semantics, or ``Reject``.
+
+    * ``Add(scores, M)``: M goes in as an additive mask. The op adds it to the *scaled* scores, so every
+      factor on the scores must come before the Add (a factor after it would scale M too).
+    * ``Where(cond, scores, fill)`` with fill -inf or very negative: cond goes in as a bool mask (true =
+      attend; through ``Not`` for ``Where(cond, fill, scores)``). The op excludes those keys; the original
+      gives them exp(fill − max) ≈ 0, which differs only in rows where every key is masked (the op
+      outputs 0 there, the original a uniform average or NaN).
+
+    The mask must be 4-D and broadcast to (B, Hq, Sq, Skv) with its last dimension exactly Skv.
+    """
+    tensor = check.tensor
+    where = f"{check.node.op} '{check.node.label}'"
+    elem = index.elem_type(tensor)
+    post = check.post.resolve(head_dim)
+    post_value = post.coef if post.power == 0 and post.coef > 0 else None
+    if check.kind == "add":
+        if post_value != 1.0:
+            raise Reject(f"{why}; the scores are scaled after the mask is added at {where} (M would need M/scale)")
+        if elem != dtype:
+            raise Reject(f"{why}; additive mask '{tensor}' has element type {elem}, not the scores' {dtype}")
+    else:
+        if elem != TensorProto.BOOL:
+            raise Reject(f"{why}; the condition of {where} is not bool")
+        if check.masked_value is None or not is_masked_value(check.masked_value, post_value):
+            raise Reject(f"{why}; {where} fills {check.masked_value!r}, not -inf or a large negative value")
+    value = index.const_value(tensor)
+    dims = tuple(Poly.const(d) for d in value.shape) if value is not None else index.dims(tensor)
+    if dims is None or len(dims) != 4:
+        raise Reject(f"{why}; mask '{tensor}' at {where} is not 4-D (shape {dims})")
+    for have, want, axis in zip(dims, score_dims, ("B", "Hq", "Sq", "Skv")):
+        ok = have == want if axis == "Skv" else have in (_ONE, want)
+        if not ok:
+            raise Reject(f"{why}; mask '{tensor}' of shape {dims} does not provably broadcast to {score_dims} ({axis})")
+    log.debug("site at %s: mask '%s' %s fed to attn_mask", where, tensor, dims)
+    if check.kind == "add":
+        note = f"additive mask '{tensor}' {dims} fed to attn_mask (added after the scale, as in the original)"
+        return _FedMask(tensor, False, note)
+    negated = not check.keep_when_true
+    note = (
+        f"bool mask '{tensor}' {dims} of {where} fed to attn_mask{' through Not' if negated else ''}; "
+        "identical except rows with every key masked (op: 0, original: uniform average or NaN)"
+    )
+    return _FedMask(tensor, negated, note)
 
 
 def _scale_note(q: Operand, k: Operand, factors: list[Factor], scale: float) -> str:

@@ -1,8 +1,9 @@
 """Attention masks: prove that a mask is empty or exactly causal, or say why it is neither.
 
-SageAttention version 1 takes no mask input, so a masked attention is rewritten only when the mask
-provably changes nothing (all positions attended) or equals the op's ``is_causal`` (key j attended
-by query i iff j ≤ i, with Sq = Skv). Two kinds of evidence are accepted:
+This module proves that a mask changes nothing (all positions attended) or equals the op's
+``is_causal`` (key j attended by query i iff j ≤ i); any other mask raises ``MaskUnsupported``, and the
+decomposed matcher then feeds it to the op's ``attn_mask`` input when that is exact
+(``decomposed._feed_mask``). Two kinds of evidence are accepted:
 
 * a mask whose value is a constant (initializers, or shapes known statically): checked element by
   element against the attended pattern;
@@ -368,6 +369,11 @@ def _slice_of_buffer(index: GraphIndex, node) -> Pattern:  # type: ignore[no-unt
 
 
 # ------------------------------------------------------------------------------------ numerics
+def is_masked_value(value: float, post_factor: float | None) -> bool:
+    """-inf, or ≤ ``MASKED_THRESHOLD`` once multiplied by the factor applied after it (when known)."""
+    return _is_masked(value, post_factor)
+
+
 def _is_masked(value: float, post_factor: float | None) -> bool:
     if value == -np.inf:
         return True

@@ -156,6 +156,8 @@ def _build_nodes(
         feeds.append(out)
         if src is not None:
             infos.append(_value_info(out, site.dtype, tuple(src[p] for p in operand.perm)))
+    if site.attn_mask is not None:
+        feeds.append(_mask_feed(site, plan, names, nodes))
     if site.output_perm is None:
         op_out = site.output
     else:
@@ -178,6 +180,16 @@ def _build_nodes(
     if index.type_proto(site.output) is None and site.output_perm is None and site.out_dims is not None:
         infos.append(_value_info(site.output, site.dtype, site.out_dims))
     return nodes, infos
+
+
+def _mask_feed(site: AttentionSite, plan: PlannedRewrite, names: NameAllocator, nodes: list[onnx.NodeProto]) -> str:
+    """The tensor for the op's ``attn_mask`` input: the site's mask, through a ``Not`` when negated."""
+    assert site.attn_mask is not None
+    if not site.mask_negated:
+        return site.attn_mask
+    out = names.fresh(f"{plan.node_name}/attn_mask")
+    nodes.append(helper.make_node("Not", [site.attn_mask], [out], name=names.fresh(f"{plan.node_name}/not_mask")))
+    return out
 
 
 def _dead_producers(index: GraphIndex, removed: set[int], uses: Counter[str], outputs: set[str]) -> set[int]:

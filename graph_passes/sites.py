@@ -45,6 +45,10 @@ class AttentionSite:
     bypass: Node | None = None
     out_dims: tuple[Poly, ...] | None = None
     notes: list[str] = field(default_factory=list)
+    #: Tensor fed to the op's ``attn_mask`` input (bool: true = attend, or additive float), if any.
+    attn_mask: str | None = None
+    #: Feed ``Not(attn_mask)`` instead (a bool condition that is true where the key is masked).
+    mask_negated: bool = False
 
     @property
     def names(self) -> list[str]:

@@ -33,11 +33,12 @@ class SageAttentionFloat(OpRun):
 
     op_domain = SCHEMA.domain
 
-    def _run(self, query, key, value, **attrs):  # type: ignore[no-untyped-def, override]
+    def _run(self, query, key, value, attn_mask=None, key_lengths=None, **attrs):  # type: ignore[no-untyped-def, override]
         a = {name: getattr(self, name, None) for name in SCHEMA.attributes}
         a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items() if v is not None}
         known = ("layout", "q_num_heads", "kv_num_heads", "scale", "is_causal", "causal_alignment")
-        out = float_attention(query, key, value, **{k: v for k, v in a.items() if k in known})
+        kwargs = {k: v for k, v in a.items() if k in known}
+        out = float_attention(query, key, value, attn_mask=attn_mask, key_lengths=key_lengths, **kwargs)
         return (out.astype(query.dtype),)
 
 

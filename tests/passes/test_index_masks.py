@@ -92,13 +92,18 @@ def test_arange_masks_are_proven(ort_library, predicate, causal, seq):
     assert any("masks nothing" in n or "causal" in n for n in checked.report.sites[0].notes)
 
 
-@pytest.mark.parametrize(
-    "predicate,reason",
-    [("window", "different mask patterns"), ("offset", "diagonal offset")],
-)
-def test_arange_near_misses(predicate, reason):
-    assert_untouched(arange_mask_attention(predicate), reason)
+@pytest.mark.parametrize("predicate", ["window", "offset"])
+def test_arange_other_patterns_are_fed_as_masks(ort_library, predicate):
+    """Neither empty nor causal: the Where(cond, 0, min) bias goes to attn_mask as an additive mask."""
+    model = arange_mask_attention(predicate)
+    checked = check_rewrite(model, _feeds(19, 3), ort_library, sites=1)
+    node = sage_nodes(checked.model)[0]
+    assert len(node.input) == 4 and attrs_of(node).get("is_causal", 0) == 0
 
 
-def test_arange_mask_with_padding_input_is_reported():
-    assert_untouched(arange_mask_attention("causal", with_padding_input=True), "attention_mask")
+def test_arange_mask_with_padding_input_is_fed(ort_library):
+    model = arange_mask_attention("causal", with_padding_input=True)
+    feeds = _feeds(13, 5, padding=True)
+    feeds["attention_mask"][1, 9:] = False
+    checked = check_rewrite(model, feeds, ort_library, sites=1)
+    assert any("attn_mask" in n for n in checked.report.sites[0].notes)

@@ -49,12 +49,7 @@ CASES = {
         "non-scalar",
     ),
     "dropout-training": (lambda: eager_attention(dropout_training=True), "Dropout"),
-    "padding-mask-input": (lambda: eager_attention(mask_input=True), "graph input(s) mask"),
     "sliding-window-mask": (lambda: eager_attention(mask=_sliding_window()), "neither empty nor causal"),
-    "attention-bias": (
-        lambda: eager_attention(mask=np.random.default_rng(0).normal(size=(1, 4, S, S))),
-        "attention bias",
-    ),
     "value-head-dim": (lambda: eager_attention(dv=48), "Dv"),
     "softcap-tanh": (lambda: _with_node_after_scores("Tanh"), "Tanh"),
     "batch-broadcast": (_batch_broadcast_k, "batch"),
@@ -92,8 +87,8 @@ def test_softmax_elsewhere_is_not_a_site():
     assert report.sites == []
 
 
-def test_reason_names_the_graph_input_for_padding_masks():
-    report = assert_untouched(eager_attention(mask_input=True), "padding mask")
-    assert "mask" in (report.sites[0].reason or "")
+def test_two_dimensional_mask_is_not_fed():
+    """A 2-D (Sq, Skv) additive mask would be read by the op as (B, Skv) key padding: untouched."""
+    report = assert_untouched(eager_attention(mask=_sliding_window()), "not 4-D")
     assert report.to_markdown().count("| no |") == 1
     assert const  # keep helper import used
