@@ -109,6 +109,25 @@ def _causal(q_seq: Poly, kv_seq: Poly, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------ ONNX Attention
+def _fused_site(
+    form: str, index: GraphIndex, node: Node, structural: dict, dtype: int, notes: list[str] | None = None
+) -> AttentionSite:
+    """A fused attention op replaced one for one: its first three inputs are query, key and value."""
+    return AttentionSite(
+        form,
+        node,
+        [node],
+        node.outputs[0],
+        OpInput(node.input(0)),
+        OpInput(node.input(1)),
+        OpInput(node.input(2)),
+        structural,
+        dtype,
+        out_dims=index.dims(node.outputs[0]),
+        notes=notes if notes is not None else [],
+    )
+
+
 def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> AttentionSite:
     _require(index.opset >= 23, f"Attention in default-domain opset {index.opset} (< 23)")
     _no_inputs(node, {4: "past_key", 5: "past_value", 6: "nonpad_kv_seqlen"})
@@ -150,19 +169,7 @@ def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> Att
         notes.append("softmax_precision ignored: the op's softmax is float32")
     structural["is_causal"] = is_causal
     structural["causal_alignment"] = TOP_LEFT
-    return AttentionSite(
-        ONNX_ATTENTION,
-        node,
-        [node],
-        node.outputs[0],
-        OpInput(node.input(0)),
-        OpInput(node.input(1)),
-        OpInput(node.input(2)),
-        structural,
-        dtype,
-        out_dims=index.dims(node.outputs[0]),
-        notes=notes,
-    )
+    return _fused_site(ONNX_ATTENTION, index, node, structural, dtype, notes)
 
 
 def _mask_input(index: GraphIndex, mask: str, score_dims: tuple[Poly, ...], notes: list[str]) -> int:
@@ -211,18 +218,7 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
         "q_num_heads": heads,
         "kv_num_heads": heads,
     }
-    return AttentionSite(
-        MHA,
-        node,
-        [node],
-        node.outputs[0],
-        OpInput(node.input(0)),
-        OpInput(node.input(1)),
-        OpInput(node.input(2)),
-        structural,
-        dtype,
-        out_dims=index.dims(node.outputs[0]),
-    )
+    return _fused_site(MHA, index, node, structural, dtype)
 
 
 # ------------------------------------------------------------------------ GroupQueryAttention
@@ -273,19 +269,7 @@ def _group_query_attention(index: GraphIndex, node: Node, options: FusedOptions)
         "q_num_heads": nq,
         "kv_num_heads": nkv,
     }
-    return AttentionSite(
-        GQA,
-        node,
-        [node],
-        node.outputs[0],
-        OpInput(node.input(0)),
-        OpInput(node.input(1)),
-        OpInput(node.input(2)),
-        structural,
-        dtype,
-        out_dims=index.dims(node.outputs[0]),
-        notes=notes,
-    )
+    return _fused_site(GQA, index, node, structural, dtype, notes)
 
 
 def _check_unpadded(index: GraphIndex, node: Node, kv_seq: Poly, options: FusedOptions, notes: list[str]) -> None:
