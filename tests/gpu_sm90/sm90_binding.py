@@ -12,15 +12,24 @@ import os
 import pathlib
 from dataclasses import dataclass
 
+from sage_export.schema import SCHEMA
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_LIB = ROOT / "build" / "sm90" / "libsage_sm90.so"
 
 DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
-QK_QUANT = {"int8": 0, "int4": 1}
-GRANULARITY = {"per_thread": 0, "per_warp": 1, "per_block": 2}
-PV_DTYPE = {"fp8_e4m3": 0, "fp16": 1}
-PV_ACCUM = {"fp32": 0, "fp16": 1}
-CAUSAL_ALIGNMENT = {"top_left": 0, "bottom_right": 1}
+
+
+def _codes(attribute: str) -> dict[str, int]:
+    """String attribute -> its C enum value: the position in the schema's allowed list (gen_schema.py)."""
+    return {value: i for i, value in enumerate(SCHEMA.attributes[attribute].allowed)}
+
+
+QK_QUANT = _codes("qk_quant")
+GRANULARITY = _codes("qk_granularity")
+PV_DTYPE = _codes("pv_dtype")
+PV_ACCUM = _codes("pv_accum")
+CAUSAL_ALIGNMENT = _codes("causal_alignment")
 
 
 class _Call(ctypes.Structure):
