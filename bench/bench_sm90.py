@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # sage_export, for the binding
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "gpu_sm90"))
 
 from sm90_binding import Sm90Library  # noqa: E402

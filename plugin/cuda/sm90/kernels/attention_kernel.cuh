@@ -63,17 +63,12 @@ __device__ __forceinline__ void produce(AttnSharedStorage<Tr>& ss, const CUtenso
   }
 }
 
-// O = alpha * O for the two rows of the thread (o[4n + e] belongs to row e >> 1).
+// The second level of the two-level accumulation, O = alpha * O + R, as one FMA per element
+// (o[4n + e] belongs to row e >> 1).
 template <int kN>
-__device__ __forceinline__ void rescale_rows(float (&o)[kN], const float (&alpha)[2]) {
+__device__ __forceinline__ void rescale_accumulate(float (&o)[kN], const float (&alpha)[2], const float (&r)[kN]) {
 #pragma unroll
-  for (int i = 0; i < kN; ++i) o[i] *= alpha[(i >> 1) & 1];
-}
-
-template <int kN>
-__device__ __forceinline__ void accumulate(float (&o)[kN], const float (&r)[kN]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i) o[i] += r[i];
+  for (int i = 0; i < kN; ++i) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], r[i]);
 }
 
 // One consumer warpgroup: 64 query rows, all key blocks of the CTA, software-pipelined so that the
@@ -176,8 +171,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
 
   auto finish_block = [&](int blk, const float(&a)[2]) {  // O = alpha * O + R (two-level accumulation)
     pv_done(blk);
-    rescale_rows(o, a);
-    accumulate(o, r_acc);
+    rescale_accumulate(o, a, r_acc);
   };
   // Block blk (P~ set kCur) while block blk + 1 exists: its P~.V overlaps the next block's softmax.
   auto step = [&](int blk, auto cur) {

@@ -81,18 +81,33 @@ __device__ __forceinline__ void softmax_block(const int32_t (&s)[32], float sc, 
     base[r] = m_use - kLog2PRange;
     st.m[r] = m_new;
   }
-  float sum[2] = {0.f, 0.f};
 #pragma unroll
   for (int i = 0; i < 32; ++i) {
     if constexpr (kMasked) {
       p[i] = fast_exp2(p[i] - base[(i >> 1) & 1]);
     } else {
-      p[i] = fast_exp2(fmaf(score_to_float(s[i]), sc, -base[(i >> 1) & 1]));
+      const float x = fmaf(score_to_float(s[i]), sc, -base[(i >> 1) & 1]);
+      p[i] = fast_exp2(x);
     }
-    sum[(i >> 1) & 1] += p[i];
+  }
+  // Row sums as four interleaved partial sums per row: a serial chain of 16 dependent adds would sit on
+  // the softmax's critical path.
+  float part[2][4];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) part[r][j] = p[8 * j + 2 * r] + p[8 * j + 2 * r + 1];
   }
 #pragma unroll
-  for (int r = 0; r < 2; ++r) st.l[r] = alpha[r] * st.l[r] + sum[r];
+  for (int r = 0; r < 2; ++r) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) part[r][j] += p[8 * j + 4 + 2 * r] + p[8 * j + 4 + 2 * r + 1];
+  }
+  float sum[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) sum[r] = (part[r][0] + part[r][1]) + (part[r][2] + part[r][3]);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) st.l[r] = fmaf(alpha[r], st.l[r], sum[r]);
   // A fragment of an m64k32 8-bit wgmma: reg 0 = (row r0, k 4t..4t+3), reg 1 = (r0+8, same k),
   // reg 2 = (r0, k 16+4t..), reg 3 = (r0+8, k 16+4t..). Chunks n and n+1 give k 4t.. , n+2 and n+3 give 16+4t..
 #pragma unroll
