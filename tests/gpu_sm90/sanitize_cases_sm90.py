@@ -1,0 +1,44 @@
+"""Small calls of every sm_90a attention instantiation, for compute-sanitizer (run by test_sm90_sanitizer.py, or
+by hand: compute-sanitizer --tool racecheck python3 tests/gpu_sm90/sanitize_cases_sm90.py).
+
+Ragged lengths (partial TMA boxes, partial 64-key blocks), a head dim that needs padding, GQA, both causal
+alignments with Sq != Skv and every output type make out-of-bounds accesses and barrier mistakes visible."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from sm90_binding import Sm90Library  # noqa: E402
+
+
+def main() -> None:
+    lib = Sm90Library()
+    torch.manual_seed(0)
+    cases = 0
+    for head_dim, q_len, kv_len, causal, alignment, granularity in (
+        (128, 150, 150, 0, "top_left", "per_thread"),
+        (128, 77, 200, 1, "bottom_right", "per_warp"),
+        (80, 200, 77, 1, "top_left", "per_block"),
+        (64, 130, 260, 0, "top_left", "per_thread"),
+        (64, 260, 130, 1, "bottom_right", "per_thread"),
+    ):
+        for dtype in (torch.float16, torch.bfloat16, torch.float32):
+            q = torch.randn(1, 4, q_len, head_dim, device="cuda", dtype=dtype)
+            k = torch.randn(1, 2, kv_len, head_dim, device="cuda", dtype=dtype)
+            v = torch.randn(1, 2, kv_len, head_dim, device="cuda", dtype=dtype)
+            out = torch.full_like(q, float("nan"))
+            lib.attention(q, k, v, out, is_causal=causal, causal_alignment=alignment, qk_granularity=granularity)
+            torch.cuda.synchronize()
+            if not torch.isfinite(out).all():
+                raise SystemExit(f"non-finite output: D={head_dim} Sq={q_len} Skv={kv_len} causal={causal} {dtype}")
+            cases += 1
+    print(f"{cases} sm90 calls ran")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""compute-sanitizer memcheck, racecheck and synccheck over small calls of the sm_90a path
+(sanitize_cases_sm90.py). Skipped with the reason printed without an sm_90 GPU, the library or the tool."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sm90_binding import load_or_skip_reason
+
+LIB, SKIP_REASON = load_or_skip_reason()
+if LIB is None:
+    print(f"tests/gpu_sm90 sanitizer skipped: {SKIP_REASON}")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(LIB is None, reason=SKIP_REASON or "")]
+
+
+@pytest.mark.parametrize("tool", ["memcheck", "racecheck", "synccheck"])
+def test_sanitizer_clean(tool):
+    sanitizer = shutil.which("compute-sanitizer")
+    if sanitizer is None:
+        pytest.skip("compute-sanitizer is not on PATH")
+    script = Path(__file__).with_name("sanitize_cases_sm90.py")
+    env = dict(os.environ)
+    env["SAGE_SM90_LIB"] = str(LIB.path)
+    proc = subprocess.run([sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, str(script)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    print(tail)
+    assert proc.returncode == 0, tail
+    assert "sm90 calls ran" in proc.stdout, tail
+    assert "ERROR SUMMARY: 0 errors" in proc.stdout + proc.stderr, tail
