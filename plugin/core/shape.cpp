@@ -156,4 +156,14 @@ std::string resolve_optional_inputs(const OptionalInputDesc& mask, const Optiona
   return {};
 }
 
+void bind_optional_inputs(AttentionParams& params, const void* mask, const void* key_lengths) {
+  params.mask.data = params.mask.kind != MaskDesc::Kind::kNone ? mask : nullptr;
+  params.key_lengths.data = key_lengths;
+}
+
+const void* planning_placeholder() {
+  static const int64_t placeholder = 0;
+  return &placeholder;
+}
+
 }  // namespace sage

@@ -35,6 +35,17 @@ struct OptionalInputDesc {
 std::string resolve_optional_inputs(const OptionalInputDesc& mask, const OptionalInputDesc& key_lengths,
                                     AttentionParams& params);
 
+// The part resolve_optional_inputs leaves to the adapter: the data pointers. `mask` is used when an attn_mask
+// was resolved (params.mask.kind != kNone), `key_lengths` as given (nullptr = no key_lengths input). The
+// runner reads presence from these pointers (a non-null key_lengths pointer is what makes it a key_lengths
+// call: kernel path, workspace), so every adapter binds through here.
+void bind_optional_inputs(AttentionParams& params, const void* mask, const void* key_lengths);
+
+// A non-null address to bind for a present optional input whose data does not exist yet (TensorRT's build
+// phase), so that cuda_workspace_bytes / cuda_can_implement plan for the call enqueue will make. Only for
+// those queries: it points at no tensor and must never reach run_cuda_attention.
+const void* planning_placeholder();
+
 std::string dims_to_string(const std::vector<int64_t>& dims);
 
 }  // namespace sage

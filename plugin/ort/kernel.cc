@@ -84,8 +84,7 @@ OrtStatusPtr SageAttentionKernel::ComputeV2(OrtKernelContext* context) {
     }
     err = resolve_optional_inputs(optional[0], optional[1], params);
     if (!err.empty()) return make_error(error_prefix() + err);
-    params.mask.data = optional_data[0];
-    params.key_lengths.data = optional_data[1];
+    bind_optional_inputs(params, optional_data[0], optional_data[1]);
     auto output = ctx.GetOutput(0, out_dims.data(), out_dims.size());
     params.q = data[0];
     params.k = data[1];

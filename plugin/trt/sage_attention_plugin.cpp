@@ -5,6 +5,7 @@
 #include <exception>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "plugin_log.h"
 #include "runner.h"
@@ -17,9 +18,9 @@ using nvinfer1::ErrorCode;
 
 namespace {
 
-// attn_mask / key_lengths are not supported by the CUDA kernels yet, so the plugin takes the required inputs
-// only and names the optional ones in its error when a node carries them.
-constexpr int32_t kNbInputs = schema::kNumRequiredInputs;
+// query, key, value, then attn_mask and/or key_lengths in either order, told apart by type (tensor_desc.h).
+static_assert(kNbRequiredInputs == schema::kNumRequiredInputs && kMaxInputs == schema::kNumInputs,
+              "the plugin's inputs are the op's");
 constexpr int32_t kNbOutputs = schema::kNumOutputs;
 constexpr int32_t kQuery = 0, kKey = 1, kValue = 2;
 // The runner wants a 256-byte aligned workspace; TensorRT promises no alignment for the plugin's slice, so
@@ -41,6 +42,43 @@ bool same_dims(nvinfer1::Dims const& a, nvinfer1::Dims const& b) {
   return a.nbDims == b.nbDims && std::equal(a.d, a.d + std::max(a.nbDims, 0), b.d);
 }
 
+// The types and dims of every input, as resolve_inputs takes them: a profile's max shapes at build time,
+// the call's shapes at run time.
+struct InputShapes {
+  std::vector<DataType> types;
+  std::vector<nvinfer1::Dims> dims;
+};
+
+InputShapes profile_max(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nb_inputs) {
+  InputShapes s;
+  for (int32_t i = 0; i < nb_inputs; ++i) {
+    s.types.push_back(in[i].desc.type);
+    s.dims.push_back(in[i].max);
+  }
+  return s;
+}
+
+InputShapes call_shapes(nvinfer1::PluginTensorDesc const* in, int32_t nb_inputs) {
+  InputShapes s;
+  for (int32_t i = 0; i < nb_inputs; ++i) {
+    s.types.push_back(in[i].type);
+    s.dims.push_back(in[i].dims);
+  }
+  return s;
+}
+
+std::string resolve(const schema::Attributes& attrs, const InputShapes& s, AttentionParams& params,
+                    OptionalSlots& slots) {
+  return resolve_inputs(attrs, s.types.data(), s.dims.data(), static_cast<int32_t>(s.types.size()), params, slots);
+}
+
+// Build-time queries have no data: present optional inputs get a placeholder address, so the runner plans
+// (kernel path, workspace) for the call enqueue will make with real pointers.
+void bind_for_planning(AttentionParams& params, const OptionalSlots& slots) {
+  bind_optional_inputs(params, slots.attn_mask >= 0 ? planning_placeholder() : nullptr,
+                       slots.key_lengths >= 0 ? planning_placeholder() : nullptr);
+}
+
 }  // namespace
 
 SageAttentionPlugin::SageAttentionPlugin(std::string layer_name, const AttrValues& values,
@@ -57,7 +95,8 @@ SageAttentionPlugin::SageAttentionPlugin(const SageAttentionPlugin& other)
       attrs_(other.attrs_),
       attributes_text_(other.attributes_text_),
       encoder_(),
-      recorder_(nullptr) {}
+      recorder_(nullptr),
+      nb_inputs_(other.nb_inputs_) {}
 
 template <class R, class Body>
 R SageAttentionPlugin::guarded(const char* method, R on_error, Body&& body) const noexcept {
@@ -81,12 +120,10 @@ void SageAttentionPlugin::report(ErrorCode code, const char* method, const std::
 }
 
 std::string SageAttentionPlugin::check_io_counts(int32_t nb_inputs, int32_t nb_outputs) const {
-  if (nb_inputs == kNbInputs && nb_outputs == kNbOutputs) return {};
-  std::string msg = "expected " + std::to_string(kNbInputs) + " inputs (query, key, value) and " +
-                    std::to_string(kNbOutputs) + " output; got " + std::to_string(nb_inputs) + " and " +
-                    std::to_string(nb_outputs);
-  if (nb_inputs > kNbInputs) msg += " (the optional inputs 'attn_mask' and 'key_lengths' are not supported on the GPU yet)";
-  return msg;
+  if (nb_inputs >= kNbRequiredInputs && nb_inputs <= kMaxInputs && nb_outputs == kNbOutputs) return {};
+  return "expected " + std::to_string(kNbRequiredInputs) + " to " + std::to_string(kMaxInputs) +
+         " inputs (query, key, value, then optionally attn_mask and/or key_lengths, told apart by type) and " +
+         std::to_string(kNbOutputs) + " output; got " + std::to_string(nb_inputs) + " and " + std::to_string(nb_outputs);
 }
 
 schema::Attributes SageAttentionPlugin::profile_attrs() const {
@@ -128,14 +165,17 @@ int32_t SageAttentionPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc c
                                              int32_t nbOutputs) noexcept {
   return guarded("configurePlugin", int32_t{-1}, [&]() -> int32_t {
     std::string err = check_io_counts(nbInputs, nbOutputs);
+    if (err.empty()) nb_inputs_ = nbInputs;
     // desc.dims may still hold -1 here; the profile's max shapes are concrete and decide whether the device
-    // can run this configuration, so an unsupported head_dim or kernel path fails the build, not enqueue.
+    // can run this configuration, so an unsupported head_dim, kernel path or mask input (kernel 'sm90' takes
+    // none) fails the build, not enqueue. The masks' shapes are checked against the same max shapes.
     AttentionParams params;
+    OptionalSlots slots;
+    if (err.empty()) err = resolve(profile_attrs(), profile_max(in, nbInputs), params, slots);
     if (err.empty()) {
-      err = resolve_from_dims(profile_attrs(), in[kQuery].desc.type, in[kQuery].max, in[kKey].max, in[kValue].max,
-                              params);
+      bind_for_planning(params, slots);
+      err = cuda_can_implement(params);
     }
-    if (err.empty()) err = cuda_can_implement(params);
     if (!err.empty()) {
       report(ErrorCode::kINVALID_CONFIG, "configurePlugin", err);
       return -1;
@@ -156,6 +196,8 @@ int32_t SageAttentionPlugin::getOutputDataTypes(DataType* outputTypes, int32_t n
       err = std::string("inputs 'query', 'key', 'value' must share one type; got ") + trt_dtype_name(inputTypes[kQuery]) +
             ", " + trt_dtype_name(inputTypes[kKey]) + ", " + trt_dtype_name(inputTypes[kValue]);
     }
+    OptionalSlots slots;
+    if (err.empty()) err = identify_optional_inputs(inputTypes, nbInputs, slots);
     if (!err.empty()) {
       report(ErrorCode::kINVALID_ARGUMENT, "getOutputDataTypes", err);
       return -1;
@@ -172,20 +214,28 @@ int32_t SageAttentionPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, 
   return guarded("getOutputShapes", int32_t{-1}, [&]() -> int32_t {
     std::string err = check_io_counts(nbInputs, nbOutputs);
     if (err.empty() && nbShapeInputs != 0) err = "the plugin takes no shape inputs";
+    // No types here, so the optional inputs are told apart by rank (getOutputDataTypes and configurePlugin
+    // check their types).
+    OptionalSlots slots;
+    if (err.empty()) err = identify_optional_by_rank(inputs, nbInputs, slots);
     // When every dimension is a build-time constant the whole contract can be checked now, so a bad graph
     // fails while the network is defined (naming the argument) instead of at the first enqueue.
     bool all_constant = err.empty();
-    for (int32_t t = 0; all_constant && t < kNbInputs; ++t) {
+    for (int32_t t = 0; all_constant && t < nbInputs; ++t) {
       for (int32_t i = 0; i < inputs[t].nbDims; ++i) all_constant = all_constant && inputs[t].d[i]->isConstant();
     }
     if (err.empty() && all_constant) {
-      InputDesc q, k, v;
-      for (int32_t i = 0; i < inputs[kQuery].nbDims; ++i) q.dims.push_back(inputs[kQuery].d[i]->getConstantValue());
-      for (int32_t i = 0; i < inputs[kKey].nbDims; ++i) k.dims.push_back(inputs[kKey].d[i]->getConstantValue());
-      for (int32_t i = 0; i < inputs[kValue].nbDims; ++i) v.dims.push_back(inputs[kValue].d[i]->getConstantValue());
+      // Stand-in types for the shape rules: a bool attn_mask and an int32 key_lengths.
+      std::vector<DataType> types(nbInputs, DataType::kFLOAT);
+      std::vector<nvinfer1::Dims> dims(nbInputs);
+      for (int32_t t = 0; t < nbInputs; ++t) {
+        dims[t].nbDims = inputs[t].nbDims;
+        for (int32_t i = 0; i < inputs[t].nbDims; ++i) dims[t].d[i] = inputs[t].d[i]->getConstantValue();
+      }
+      if (slots.attn_mask >= 0) types[slots.attn_mask] = DataType::kBOOL;
+      if (slots.key_lengths >= 0) types[slots.key_lengths] = DataType::kINT32;
       AttentionParams params;
-      std::vector<int64_t> out_dims;
-      err = resolve_attention(attrs_, q, k, v, params, out_dims);
+      err = resolve_inputs(attrs_, types.data(), dims.data(), nbInputs, params, slots);
     } else if (err.empty()) {
       const int32_t rank = inputs[kQuery].nbDims;
       if ((rank != 3 && rank != 4) || inputs[kKey].nbDims != rank || inputs[kValue].nbDims != rank) {
@@ -212,8 +262,14 @@ bool SageAttentionPlugin::supportsFormatCombination(int32_t pos, nvinfer1::Dynam
     if (pos < 0 || pos >= nbInputs + nbOutputs || !check_io_counts(nbInputs, nbOutputs).empty()) return false;
     nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
     if (desc.format != nvinfer1::TensorFormat::kLINEAR) return false;
-    // Position 0 picks the element type; every other input and the output must repeat it.
-    return pos == 0 ? is_supported_dtype(desc.type) : desc.type == inOut[0].desc.type;
+    // Position 0 picks the element type T; key, value and the output repeat it.
+    if (pos == 0) return is_supported_dtype(desc.type);
+    if (pos < kNbRequiredInputs || pos >= nbInputs) return desc.type == inOut[0].desc.type;
+    // An optional input: bool or T (attn_mask), int32 or int64 (key_lengths); only positions <= pos may be
+    // read, so input 4 is checked against input 3 (one attn_mask and one key_lengths at most).
+    const OptionalRole role = optional_role(desc.type, inOut[0].desc.type);
+    if (role == OptionalRole::kNone) return false;
+    return pos == kNbRequiredInputs || role != optional_role(inOut[kNbRequiredInputs].desc.type, inOut[0].desc.type);
   });
 }
 
@@ -223,26 +279,38 @@ size_t SageAttentionPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc c
                                              nvinfer1::DynamicPluginTensorDesc const* /*outputs*/,
                                              int32_t nbOutputs) const noexcept {
   return guarded("getWorkspaceSize", size_t{0}, [&]() -> size_t {
-    // Enough for every shape of the profile: the runner's scratch (quantized Q/K, scales, means, FP8 V)
-    // grows with each dimension, so the profile's max shapes bound it.
+    // Enough for every shape of the profile: the runner's scratch (quantized Q/K, scales, means, FP8 V, the
+    // key-padding bits) grows with each dimension, so the profile's max shapes bound it. Which optional
+    // inputs are present changes the plan too (kernel path, extra buffers), so they are bound for planning.
     std::string err = check_io_counts(nbInputs, nbOutputs);
+    const InputShapes max_shapes = err.empty() ? profile_max(inputs, nbInputs) : InputShapes{};
     AttentionParams params;
-    if (err.empty()) {
-      err = resolve_from_dims(profile_attrs(), inputs[kQuery].desc.type, inputs[kQuery].max, inputs[kKey].max,
-                              inputs[kValue].max, params);
-    }
+    OptionalSlots slots;
+    if (err.empty()) err = resolve(profile_attrs(), max_shapes, params, slots);
     if (!err.empty()) {
       report(ErrorCode::kINVALID_CONFIG, "getWorkspaceSize", err);
       return 0;
     }
-    size_t bytes = cuda_workspace_bytes(params);
+    bind_for_planning(params, slots);
+    std::vector<AttentionParams> plans{params};
     // Also size with the real attributes when the max shapes allow them, in case causality changes the need.
     AttentionParams exact;
-    if (resolve_from_dims(attrs_, inputs[kQuery].desc.type, inputs[kQuery].max, inputs[kKey].max, inputs[kValue].max,
-                          exact)
-            .empty()) {
-      bytes = std::max(bytes, cuda_workspace_bytes(exact));
+    OptionalSlots exact_slots;
+    if (resolve(attrs_, max_shapes, exact, exact_slots).empty()) {
+      bind_for_planning(exact, exact_slots);
+      plans.push_back(exact);
     }
+    // A bool mask whose head or query dimension is 1 at run time but not at the max shape (a dynamic
+    // broadcast dimension) is a key-padding mask in that call, which needs more scratch: size for it too.
+    for (size_t i = 0, n = plans.size(); i < n; ++i) {
+      if (plans[i].mask.kind == MaskDesc::Kind::kBool && !plans[i].mask.key_padding) {
+        AttentionParams padding = plans[i];
+        padding.mask.key_padding = true;
+        plans.push_back(padding);
+      }
+    }
+    size_t bytes = 0;
+    for (const AttentionParams& p : plans) bytes = std::max(bytes, cuda_workspace_bytes(p));
     return bytes == 0 ? 0 : bytes + kWorkspaceAlignment - 1;
   });
 }
@@ -255,12 +323,13 @@ char const* SageAttentionPlugin::getMetadataString() noexcept { return attribute
 int32_t SageAttentionPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
                                            nvinfer1::PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept {
   return guarded("onShapeChange", int32_t{-1}, [&]() -> int32_t {
-    // Nothing is cached (enqueue reads its descriptors); this only reports bad shapes at the earliest point.
+    // Only the input count is kept (enqueue is not told it); enqueue reads everything else from its
+    // descriptors. This reports bad shapes at the earliest point.
     std::string err = check_io_counts(nbInputs, nbOutputs);
+    if (err.empty()) nb_inputs_ = nbInputs;
     AttentionParams params;
-    if (err.empty()) {
-      err = resolve_from_dims(attrs_, in[kQuery].type, in[kQuery].dims, in[kKey].dims, in[kValue].dims, params);
-    }
+    OptionalSlots slots;
+    if (err.empty()) err = resolve(attrs_, call_shapes(in, nbInputs), params, slots);
     if (!err.empty()) {
       report(ErrorCode::kINVALID_ARGUMENT, "onShapeChange", err);
       return -1;
@@ -273,9 +342,16 @@ int32_t SageAttentionPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc
                                      nvinfer1::PluginTensorDesc const* outputDesc, void const* const* inputs,
                                      void* const* outputs, void* workspace, cudaStream_t stream) noexcept {
   return guarded("enqueue", int32_t{-1}, [&]() -> int32_t {
+    // enqueue is not told the input count: onShapeChange (which TensorRT calls before the first enqueue and
+    // whenever shapes or bindings change) or configurePlugin recorded it. The optional inputs are then told
+    // apart by type again and every shape is checked, as in onShapeChange.
+    std::string err;
     AttentionParams params;
-    std::string err = resolve_from_dims(attrs_, inputDesc[kQuery].type, inputDesc[kQuery].dims, inputDesc[kKey].dims,
-                                        inputDesc[kValue].dims, params);
+    OptionalSlots slots;
+    if (nb_inputs_ == 0) {
+      err = "the number of inputs is unknown (neither onShapeChange nor configurePlugin was called before enqueue)";
+    }
+    if (err.empty()) err = resolve(attrs_, call_shapes(inputDesc, nb_inputs_), params, slots);
     if (err.empty() &&
         (outputDesc[0].type != inputDesc[kQuery].type || !same_dims(outputDesc[0].dims, inputDesc[kQuery].dims))) {
       err = "the output must have the query's type and shape";
@@ -289,6 +365,10 @@ int32_t SageAttentionPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc
     params.k = inputs[kKey];
     params.v = inputs[kValue];
     params.out = outputs[0];
+    // The same MaskDesc as the ORT op builds (resolve_optional_inputs), so a bool (B, Skv) or (B, 1, 1, Skv)
+    // mask and key_lengths take the runner's key-padding path exactly as there.
+    bind_optional_inputs(params, slots.attn_mask >= 0 ? inputs[slots.attn_mask] : nullptr,
+                         slots.key_lengths >= 0 ? inputs[slots.key_lengths] : nullptr);
     // TensorRT allocated getWorkspaceSize() for the profile's max shapes, which covers this call's shapes
     // (the runner's scratch never shrinks as a dimension grows).
     const size_t bytes = cuda_workspace_bytes(params);

@@ -1,6 +1,7 @@
 // The SageAttention TensorRT plugin: one IPluginV3 object with the core, build and runtime capabilities.
 // It only translates: attributes come from plugin_fields (the schema table), shapes go through the shared
-// resolver (plugin/core/shape.h), and the work is done by the CUDA runner (runner.h).
+// resolver (plugin/core/shape.h), and the work is done by the CUDA runner (runner.h). Inputs: query, key,
+// value, then up to two optional inputs told apart by type (tensor_desc.h): attn_mask, key_lengths.
 #pragma once
 #include <NvInferRuntime.h>
 
@@ -81,6 +82,8 @@ class SageAttentionPlugin final : public nvinfer1::IPluginV3,
   std::string attributes_text_;  // timing-cache ID and metadata; must outlive the returned pointer
   FieldEncoder encoder_;
   nvinfer1::IErrorRecorder* recorder_ = nullptr;  // set on attachToContext clones only
+  // 3 to 5, from configurePlugin / onShapeChange: enqueue is not told how many inputs it has. 0 = not yet known.
+  int32_t nb_inputs_ = 0;
 };
 
 }  // namespace sage::trt

@@ -6,6 +6,10 @@ and finds the ("SageAttention", "1", "") creator of libsage_attention_trt.so, wh
 loaded into the builder's registry before parsing. Precision: TensorRT 11 networks are always strongly
 typed, so the plugin runs in the model's own type (export the model in float16 or bfloat16); TensorRT 10
 also honours --fp16 (BuilderFlag.FP16) for weakly typed networks.
+
+Mask inputs: a SageAttention node may carry attn_mask and key_lengths. An absent optional input written as
+an empty name (`query, key, value, "", key_lengths`) is dropped before parsing (compact_inputs.py): the
+plugin tells the optional inputs apart by type, and an empty slot would reach it as a null tensor.
 """
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import onnx
 import tensorrt as trt
 
+from compact_inputs import compact_sage_inputs
 from trt_common import default_plugin_path, load_sage_plugin, parse_shapes, trt_major_version
 
 
@@ -53,7 +59,14 @@ def main() -> int:
 
     network = builder.create_network(0)  # TensorRT 11: always strongly typed; 10: explicit batch by default
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(args.onnx)):
+    model = onnx.load(str(args.onnx), load_external_data=False)  # the parser reads external weights itself
+    compacted = compact_sage_inputs(model)
+    if compacted:
+        print(f"dropped empty optional-input names of {len(compacted)} SageAttention node(s) for TensorRT")
+        parsed = parser.parse(model.SerializeToString(), str(args.onnx))  # path: where external weights live
+    else:
+        parsed = parser.parse_from_file(str(args.onnx))
+    if not parsed:
         for i in range(parser.num_errors):
             print(f"parser error: {parser.get_error(i)}", file=sys.stderr)
         return 1

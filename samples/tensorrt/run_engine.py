@@ -33,6 +33,23 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def random_input(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """Gaussian floats; for the optional SageAttention inputs, plausible values: a bool mask (attn_mask) keeps
+    ~80% of the keys and always key 0, integers (key_lengths) lie in [1, 4096] (the op clamps them to the key
+    length)."""
+    if dtype == torch.bool:
+        mask = torch.rand(shape, device="cuda") > 0.2
+        mask[..., 0] = True
+        return mask
+    if dtype in (torch.int32, torch.int64):
+        return torch.randint(1, 4097, shape, device="cuda", dtype=dtype)
+    return torch.randn(shape, device="cuda").to(dtype)
+
+
+ORT_NUMPY_TYPES = {"tensor(float16)": np.float16, "tensor(float)": np.float32, "tensor(bool)": np.bool_,
+                   "tensor(int32)": np.int32, "tensor(int64)": np.int64}
+
+
 def main() -> int:
     args = parse_args()
     logger = trt.Logger(trt.Logger.WARNING)
@@ -58,7 +75,7 @@ def main() -> int:
             print(f"error: input {name} is dynamic; pass --shapes {name}:DIMS", file=sys.stderr)
             return 1
         context.set_input_shape(name, shape)
-        tensors[name] = torch.randn(shape, device="cuda").to(TORCH_TYPES[engine.get_tensor_dtype(name)])
+        tensors[name] = random_input(shape, TORCH_TYPES[engine.get_tensor_dtype(name)])
     for name in names:
         if name not in tensors:
             shape = tuple(context.get_tensor_shape(name))
@@ -92,8 +109,9 @@ def main() -> int:
         feeds = {}
         for name in inputs:
             meta = next(i for i in session.get_inputs() if i.name == name)
-            host = tensors[name].float().cpu().numpy()
-            feeds[name] = host.astype(np.float16) if meta.type == "tensor(float16)" else host
+            t = tensors[name]
+            host = (t.float() if t.is_floating_point() else t).cpu().numpy()
+            feeds[name] = host.astype(ORT_NUMPY_TYPES.get(meta.type, np.float32))
         expected = session.run(outputs, feeds)
         for name, ref in zip(outputs, expected):
             print(f"TensorRT vs ONNX Runtime CPU, {name}: {fidelity(tensors[name].float().cpu().numpy(), ref.astype(np.float32))}")

@@ -14,6 +14,11 @@ SHAPES=(--minShapes=query:1x8x128x128,key:1x8x128x128,value:1x8x128x128
 # TensorRT 11: networks are always strongly typed; the model's own float16/bfloat16 types decide the precision.
 trtexec --onnx="$MODEL" --dynamicPlugins="$PLUGIN" "${SHAPES[@]}" --saveEngine=sage.plan
 
+# Mask inputs (attn_mask, key_lengths): add them to the three shape lists, e.g. attn_mask:1x128 ... attn_mask:1x4096,
+# key_lengths:1. A SageAttention node with an empty input name (query, key, value, "", key_lengths) must be compacted
+# first, since the parser hands that slot to the plugin as a null tensor (README.md, "Mask inputs"):
+#   python3 compact_inputs.py "$MODEL" model_trt.onnx   # then --onnx=model_trt.onnx
+
 # Running a saved plan also needs the library loaded into the runtime's registry.
 trtexec --loadEngine=sage.plan --dynamicPlugins="$PLUGIN" --shapes=query:1x8x1024x128,key:1x8x1024x128,value:1x8x1024x128
 

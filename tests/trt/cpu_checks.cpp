@@ -256,9 +256,287 @@ void check_workspace_and_runtime(Checks& check, const Harness& h, nvinfer1::IPlu
     const auto q0 = tensor_desc(DataType::kHALF, make_dims({1, 2, 0, 64}));
     const auto kv0 = tensor_desc(DataType::kHALF, make_dims({1, 2, 16, 64}));
     const nvinfer1::PluginTensorDesc in0[3] = {q0, kv0, kv0}, out0[1] = {q0};
-    check(runtime_of(plain.get())->enqueue(in0, out0, nullptr, nullptr, nullptr, nullptr) == 0,
+    // enqueue is not told the input count; TensorRT calls onShapeChange before the first enqueue.
+    expect_logged(check, h, runtime_of(plain.get())->enqueue(in0, out0, nullptr, nullptr, nullptr, nullptr) != 0,
+                  "number of inputs is unknown", "enqueue before onShapeChange/configurePlugin refused, saying why");
+    check(runtime_of(plain.get())->onShapeChange(in0, 3, out0, 1) == 0 &&
+              runtime_of(plain.get())->enqueue(in0, out0, nullptr, nullptr, nullptr, nullptr) == 0,
           "empty query (Sq = 0): enqueue succeeds without launching");
   }
+}
+
+// ----- optional inputs ------------------------------------------------------------------------------------
+
+// Like expect_logged, with every piece required.
+void expect_logged_all(Checks& check, const Harness& h, bool failed, const std::vector<std::string>& pieces,
+                       const std::string& what) {
+  const std::string msg = h.logger.last_error();
+  bool worded = failed;
+  for (const std::string& piece : pieces) worded = worded && contains(msg, piece);
+  check(worded, what, msg);
+}
+
+const char* type_name(DataType t) {
+  switch (t) {
+    case DataType::kFLOAT: return "f32";
+    case DataType::kHALF: return "f16";
+    case DataType::kBF16: return "bf16";
+    case DataType::kBOOL: return "bool";
+    case DataType::kINT32: return "i32";
+    case DataType::kINT64: return "i64";
+    case DataType::kINT8: return "i8";
+    case DataType::kUINT8: return "u8";
+    case DataType::kFP8: return "fp8";
+    default: return "?";
+  }
+}
+
+std::string types_text(const std::vector<DataType>& types) {
+  std::string t = "(";
+  for (size_t i = 0; i < types.size(); ++i) t += std::string(i ? ", " : "") + type_name(types[i]);
+  return t + ")";
+}
+
+constexpr DataType H = DataType::kHALF, BOOL = DataType::kBOOL, I32 = DataType::kINT32, I64 = DataType::kINT64;
+
+void check_optional_types(Checks& check, const Harness& h, nvinfer1::IPluginV3* p) {
+  check.section("optional inputs: 4 or 5 inputs, attn_mask / key_lengths told apart by type");
+  auto* build = build_of(p);
+  const std::vector<std::vector<DataType>> accepted = {
+      {H, H, H, BOOL},        {H, H, H, H},          {H, H, H, I32},
+      {H, H, H, I64},         {H, H, H, BOOL, I64},  {H, H, H, I32, H},
+      {H, H, H, I64, BOOL},   {DataType::kBF16, DataType::kBF16, DataType::kBF16, DataType::kBF16, I32},
+      {DataType::kFLOAT, DataType::kFLOAT, DataType::kFLOAT, I64, DataType::kFLOAT},
+  };
+  for (const auto& in : accepted) {
+    DataType out[1] = {DataType::kINT8};
+    check(build->getOutputDataTypes(out, 1, in.data(), static_cast<int32_t>(in.size())) == 0 && out[0] == in[0],
+          "getOutputDataTypes accepts " + types_text(in));
+  }
+  struct Refused {
+    std::vector<DataType> in;
+    std::vector<std::string> pieces;
+    const char* what;
+  };
+  const Refused refused[] = {
+      {{H, H, H, DataType::kFLOAT}, {"layer 'mask_node'", "input 3 has type float32", "bool or float16", "int32 or int64"},
+       "a float32 mask next to a float16 query (additive masks have the query's type)"},
+      {{H, H, H, DataType::kBF16}, {"input 3 has type bfloat16", "'attn_mask'", "'key_lengths'"}, "a bfloat16 mask, float16 query"},
+      {{H, H, H, DataType::kINT8}, {"input 3 has type int8"}, "int8 at input 3"},
+      {{H, H, H, BOOL, DataType::kUINT8}, {"input 4 has type uint8"}, "uint8 at input 4"},
+      {{H, H, H, BOOL, H}, {"inputs 3 and 4 are both 'attn_mask' (types bool and float16)", "at most one"}, "two masks (bool, additive)"},
+      {{H, H, H, BOOL, BOOL}, {"inputs 3 and 4 are both 'attn_mask'"}, "two bool masks"},
+      {{H, H, H, I32, I64}, {"inputs 3 and 4 are both 'key_lengths' (types int32 and int64)"}, "two key_lengths"},
+      {{H, H, H, BOOL, I32, I32}, {"3 to 5 inputs", "got 6"}, "six inputs"},
+      {{H, H}, {"3 to 5 inputs", "got 2"}, "two inputs"},
+  };
+  for (const Refused& r : refused) {
+    DataType out[1];
+    expect_logged_all(check, h, build->getOutputDataTypes(out, 1, r.in.data(), static_cast<int32_t>(r.in.size())) != 0,
+                      r.pieces, std::string("getOutputDataTypes rejects ") + r.what);
+  }
+}
+
+void check_optional_formats(Checks& check, nvinfer1::IPluginV3* p) {
+  check.section("supportsFormatCombination with optional inputs");
+  auto* build = build_of(p);
+  const nvinfer1::Dims d = make_dims({2, 8, 128, 64});
+  // Inputs `in`, then the output of type `out`; `mask_format` for input 3.
+  auto io = [&](const std::vector<DataType>& in, DataType out,
+                nvinfer1::TensorFormat mask_format = nvinfer1::TensorFormat::kLINEAR) {
+    std::vector<nvinfer1::DynamicPluginTensorDesc> v;
+    for (size_t i = 0; i < in.size(); ++i) v.push_back(dynamic_desc(in[i], d, i == 3 ? mask_format : nvinfer1::TensorFormat::kLINEAR));
+    v.push_back(dynamic_desc(out, d));
+    return v;
+  };
+  auto answers = [&](const std::vector<DataType>& in, DataType out, int32_t pos,
+                     nvinfer1::TensorFormat mask_format = nvinfer1::TensorFormat::kLINEAR) {
+    auto v = io(in, out, mask_format);
+    return build->supportsFormatCombination(pos, v.data(), static_cast<int32_t>(in.size()), 1);
+  };
+  const std::vector<std::vector<DataType>> accepted = {
+      {H, H, H, BOOL}, {H, H, H, H}, {H, H, H, I32}, {H, H, H, I64}, {H, H, H, BOOL, I64}, {H, H, H, I64, BOOL},
+      {H, H, H, H, I32}, {H, H, H, I32, H},
+  };
+  for (const auto& in : accepted) {
+    bool all = true;
+    for (int32_t pos = 0; pos <= static_cast<int32_t>(in.size()); ++pos) all = all && answers(in, H, pos);
+    check(all, "accepted at every position: " + types_text(in) + " -> f16");
+  }
+  for (DataType t : {DataType::kFLOAT, DataType::kBF16, DataType::kINT8, DataType::kUINT8, DataType::kFP8}) {
+    check(!answers({H, H, H, t}, H, 3), std::string("input 3 of type ") + type_name(t) + " refused (query f16)");
+  }
+  check(answers({DataType::kFLOAT, DataType::kFLOAT, DataType::kFLOAT, DataType::kFLOAT}, DataType::kFLOAT, 3) &&
+            answers({DataType::kBF16, DataType::kBF16, DataType::kBF16, DataType::kBF16}, DataType::kBF16, 3),
+        "an additive mask follows the query's type (f32, bf16)");
+  check(!answers({H, H, H, BOOL, BOOL}, H, 4) && !answers({H, H, H, BOOL, H}, H, 4) && !answers({H, H, H, H, BOOL}, H, 4) &&
+            !answers({H, H, H, I32, I64}, H, 4) && !answers({H, H, H, I64, I64}, H, 4),
+        "input 4 refused when it takes input 3's role");
+  check(!answers({H, H, H, BOOL, DataType::kINT8}, H, 4), "input 4 of type i8 refused");
+  check(!answers({H, H, H, BOOL}, H, 3, nvinfer1::TensorFormat::kHWC8) &&
+            !answers({H, H, H, I32}, H, 3, nvinfer1::TensorFormat::kCHW32),
+        "non-linear optional inputs refused");
+  check(!answers({H, H, H, BOOL}, BOOL, 4) && !answers({H, H, H, BOOL, I32}, I32, 5) && answers({H, H, H, BOOL, I32}, H, 5),
+        "the output (position nbInputs) must have the query's type");
+  {
+    auto v = io({H, H, H, BOOL, I32}, H);
+    check(!build->supportsFormatCombination(6, v.data(), 5, 1) && !build->supportsFormatCombination(-1, v.data(), 5, 1),
+          "positions outside [0, 6) refused with 5 inputs");
+    auto six = io({H, H, H, BOOL, I32, I64}, H);
+    check(!build->supportsFormatCombination(0, six.data(), 6, 1), "6 inputs refused");
+  }
+}
+
+void check_optional_shapes(Checks& check, const Harness& h, nvinfer1::IPluginV3* p) {
+  check.section("getOutputShapes with optional inputs (told apart by rank; shapes through the shared resolver)");
+  auto* build = build_of(p);
+  // BNSH, GQA: query (2, 8, 128, 64), key/value (2, 2, 96, 64): B = 2, Hq = 8, Sq = 128, Skv = 96.
+  const std::vector<int64_t> q = {2, 8, 128, 64}, kv = {2, 2, 96, 64};
+  auto shapes = [&](const std::vector<std::vector<int64_t>>& extra, bool dynamic = false) {
+    FakeExprBuilder eb;
+    std::vector<nvinfer1::DimsExprs> in;
+    auto dyn = [&](std::vector<int64_t> d) {
+      if (dynamic) d[0] = -1;  // a dynamic batch everywhere
+      return d;
+    };
+    for (const auto* t : {&q, &kv, &kv}) in.push_back(eb.dims(dyn(*t)));
+    for (const auto& e : extra) in.push_back(eb.dims(dynamic ? dyn(e) : e));
+    nvinfer1::DimsExprs out{};
+    const int32_t rc = build->getOutputShapes(in.data(), static_cast<int32_t>(in.size()), nullptr, 0, &out, 1, eb);
+    bool same = rc == 0 && out.nbDims == in[0].nbDims;
+    for (int32_t i = 0; same && i < out.nbDims; ++i) same = out.d[i] == in[0].d[i];
+    return same;
+  };
+  struct Good {
+    std::vector<std::vector<int64_t>> extra;
+    const char* what;
+  };
+  const Good good[] = {
+      {{{2, 96}}, "key padding (B, Skv)"},
+      {{{2, 1, 1, 96}}, "key padding (B, 1, 1, Skv)"},
+      {{{2, 8, 128, 96}}, "full (B, Hq, Sq, Skv)"},
+      {{{1, 1, 128, 96}}, "broadcast (1, 1, Sq, Skv)"},
+      {{{2}}, "key_lengths (B)"},
+      {{{2, 1, 128, 96}, {2}}, "mask then key_lengths"},
+      {{{2}, {2, 96}}, "key_lengths then mask"},
+  };
+  for (const Good& g : good) check(shapes(g.extra), std::string("constant shapes accepted: ") + g.what);
+  check(shapes({{2, 96}, {2}}, true) && shapes({{2, 1, 1, 96}}, true), "dynamic batch with optional inputs: output = query dims");
+  struct Bad {
+    std::vector<std::vector<int64_t>> extra;
+    std::vector<std::string> pieces;
+    const char* what;
+  };
+  const Bad bad[] = {
+      {{{2, 97}}, {"layer 'mask_node'", "getOutputShapes", "input 3 (attn_mask)", "[2, 97]", "[2, 96]"}, "(B, Skv + 1) mask"},
+      {{{3, 96}}, {"input 3 (attn_mask)", "[3, 96]"}, "(B + 1, Skv) mask"},
+      {{{2, 3, 128, 96}}, {"input 3 (attn_mask)", "dimension 1", "query heads"}, "mask with 3 heads (Hq = 8)"},
+      {{{2, 8, 128, 95}}, {"input 3 (attn_mask)", "dimension 3"}, "mask with Skv - 1 keys"},
+      {{{2, 8, 64, 96}}, {"input 3 (attn_mask)", "dimension 2", "query length"}, "mask with Sq / 2 rows"},
+      {{{3}}, {"input 3 (key_lengths)", "[3]", "(batch)"}, "key_lengths of B + 1"},
+      {{{2, 96}, {1}}, {"input 4 (key_lengths)", "[1]"}, "key_lengths of 1 after a mask"},
+      {{{2}, {2, 95}}, {"input 4 (attn_mask)"}, "a bad mask after key_lengths"},
+      {{{2, 128, 96}}, {"input 3 has rank 3", "'attn_mask'", "'key_lengths'"}, "a rank-3 extra input"},
+      {{{2, 96}, {2, 1, 1, 96}}, {"inputs 3 and 4 are both 'attn_mask' (ranks 2 and 4)"}, "two masks"},
+      {{{2}, {2}}, {"inputs 3 and 4 are both 'key_lengths' (ranks 1 and 1)"}, "two key_lengths"},
+  };
+  for (const Bad& b : bad) {
+    expect_logged_all(check, h, !shapes(b.extra), b.pieces, std::string("constant shapes rejected: ") + b.what);
+  }
+  expect_logged_all(check, h, !shapes({{2, 96, 1, 1, 1}}, true), {"input 3 has rank 5"}, "dynamic: a rank-5 extra input rejected");
+}
+
+// Profile descriptors: every input linear with min = opt = max = `dims`, except that a -1 in `dims` makes
+// that dimension dynamic with max taken from `max`.
+std::vector<nvinfer1::DynamicPluginTensorDesc> profile_io(const std::vector<DataType>& types,
+                                                         const std::vector<std::vector<int64_t>>& max) {
+  std::vector<nvinfer1::DynamicPluginTensorDesc> v;
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto d = dynamic_desc(types[i], make_dims(max[i]));
+    std::vector<int64_t> build_dims = max[i];
+    build_dims[0] = -1;  // the batch is dynamic in desc.dims, as TensorRT passes it
+    d.desc.dims = make_dims(build_dims);
+    std::vector<int64_t> min_dims = max[i];
+    min_dims[0] = 1;
+    d.min = make_dims(min_dims);
+    v.push_back(d);
+  }
+  v.push_back(dynamic_desc(types[0], make_dims(max[0])));  // the output
+  return v;
+}
+
+void check_optional_build_and_runtime(Checks& check, const Harness& h, nvinfer1::IPluginV3* p) {
+  check.section("configurePlugin, getWorkspaceSize, onShapeChange, enqueue with optional inputs (no GPU work)");
+  auto* build = build_of(p);
+  const std::vector<int64_t> q = {2, 8, 1024, 64}, kv = {2, 2, 1024, 64};
+  auto workspace = [&](const std::vector<DataType>& types, const std::vector<std::vector<int64_t>>& dims) {
+    auto v = profile_io(types, dims);
+    const auto n = static_cast<int32_t>(types.size());
+    return build->getWorkspaceSize(v.data(), n, v.data() + n, 1);
+  };
+  const size_t errors = h.logger.error_count();
+  const size_t plain = workspace({H, H, H}, {q, kv, kv});
+  const size_t padding = workspace({H, H, H, BOOL}, {q, kv, kv, {2, 1024}});
+  const size_t padding4 = workspace({H, H, H, BOOL}, {q, kv, kv, {2, 1, 1, 1024}});
+  const size_t general = workspace({H, H, H, BOOL}, {q, kv, kv, {2, 8, 1024, 1024}});
+  const size_t additive = workspace({H, H, H, H}, {q, kv, kv, {2, 8, 1024, 1024}});
+  const size_t lengths = workspace({H, H, H, I64}, {q, kv, kv, {2}});
+  const size_t both = workspace({H, H, H, I32, BOOL}, {q, kv, kv, {2}, {2, 1024}});
+  check(h.logger.error_count() == errors && plain > 0, "workspace sized for 4 and 5 inputs without errors");
+  check(padding > plain && padding4 == padding && both >= padding,
+        "a bool key-padding mask adds the runner's key bits to the workspace ((B, Skv) and (B, 1, 1, Skv) alike)",
+        std::to_string(plain) + " < " + std::to_string(padding) + ", " + std::to_string(padding4) + ", " + std::to_string(both));
+  check(general >= padding, "a 4-D bool mask is sized for the key-padding case too (a dynamic broadcast dimension)",
+        std::to_string(general) + " >= " + std::to_string(padding));
+  check(additive >= plain && lengths >= plain, "additive masks and key_lengths: at least the plain workspace");
+  expect_logged_all(check, h, workspace({H, H, H, BOOL}, {q, kv, kv, {2, 1000}}) == 0,
+                    {"getWorkspaceSize", "input 3 (attn_mask)"}, "getWorkspaceSize rejects a mask inconsistent with the profile");
+
+  {
+    auto v = profile_io({H, H, H, BOOL}, {q, kv, kv, {2, 8, 1000, 1024}});
+    expect_logged_all(check, h, build->configurePlugin(v.data(), 4, v.data() + 4, 1) != 0,
+                      {"configurePlugin", "input 3 (attn_mask)", "dimension 2"},
+                      "configurePlugin checks the mask against the profile's max shapes (before the device)");
+    auto w = profile_io({H, H, H, DataType::kINT8}, {q, kv, kv, {2}});
+    expect_logged_all(check, h, build->configurePlugin(w.data(), 4, w.data() + 4, 1) != 0,
+                      {"configurePlugin", "input 3 has type int8"}, "configurePlugin checks the optional inputs' types");
+    auto x = profile_io({H, H, H, I32}, {q, kv, kv, {3}});
+    expect_logged_all(check, h, build->configurePlugin(x.data(), 4, x.data() + 4, 1) != 0,
+                      {"configurePlugin", "input 3 (key_lengths)", "[3]"}, "configurePlugin checks key_lengths' shape");
+  }
+
+  auto* runtime = runtime_of(p);
+  const auto qd = tensor_desc(H, make_dims({2, 8, 64, 64}));
+  const auto kvd = tensor_desc(H, make_dims({2, 2, 48, 64}));
+  const nvinfer1::PluginTensorDesc out[1] = {qd};
+  const nvinfer1::PluginTensorDesc good[5] = {qd, kvd, kvd, tensor_desc(BOOL, make_dims({2, 48})),
+                                              tensor_desc(I64, make_dims({2}))};
+  check(runtime->onShapeChange(good, 4, out, 1) == 0 && runtime->onShapeChange(good, 5, out, 1) == 0,
+        "onShapeChange accepts a key-padding mask and key_lengths");
+  const nvinfer1::PluginTensorDesc bad_mask[4] = {qd, kvd, kvd, tensor_desc(BOOL, make_dims({2, 1, 64, 47}))};
+  expect_logged_all(check, h, runtime->onShapeChange(bad_mask, 4, out, 1) != 0,
+                    {"onShapeChange", "input 3 (attn_mask)", "dimension 3", "key length"}, "onShapeChange rejects a bad mask shape");
+  expect_logged_all(check, h, runtime->enqueue(bad_mask, out, nullptr, nullptr, nullptr, nullptr) != 0,
+                    {"enqueue: input 3 (attn_mask)"}, "enqueue rejects it too, before any GPU work");
+  const nvinfer1::PluginTensorDesc bad_type[4] = {qd, kvd, kvd, tensor_desc(DataType::kFLOAT, make_dims({2, 48}))};
+  expect_logged_all(check, h, runtime->onShapeChange(bad_type, 4, out, 1) != 0,
+                    {"onShapeChange", "input 3 has type float32"}, "onShapeChange rejects an optional input of a wrong type");
+  const nvinfer1::PluginTensorDesc bad_lengths[5] = {qd, kvd, kvd, tensor_desc(BOOL, make_dims({2, 48})),
+                                                     tensor_desc(I32, make_dims({2, 1}))};
+  expect_logged_all(check, h, runtime->onShapeChange(bad_lengths, 5, out, 1) != 0,
+                    {"input 4 (key_lengths)", "[2, 1]"}, "onShapeChange rejects 2-D key_lengths");
+  expect_logged_all(check, h, runtime->enqueue(bad_lengths, out, nullptr, nullptr, nullptr, nullptr) != 0,
+                    {"enqueue: input 4 (key_lengths)"},
+                    "enqueue (5 inputs, recorded by onShapeChange) rejects it before any GPU work");
+
+  const auto q0 = tensor_desc(H, make_dims({2, 8, 0, 64}));
+  const nvinfer1::PluginTensorDesc empty[5] = {q0, kvd, kvd, tensor_desc(I32, make_dims({2})),
+                                               tensor_desc(H, make_dims({2, 8, 0, 48}))};
+  const nvinfer1::PluginTensorDesc out0[1] = {q0};
+  const size_t before = h.logger.error_count();
+  check(runtime->onShapeChange(empty, 5, out0, 1) == 0 && runtime->enqueue(empty, out0, nullptr, nullptr, nullptr, nullptr) == 0 &&
+            h.logger.error_count() == before,
+        "empty query with key_lengths and an additive mask: enqueue succeeds without launching");
 }
 
 void check_serialization(Checks& check, const Harness& h, nvinfer1::IPluginV3* p) {
@@ -447,6 +725,13 @@ int run_cpu_checks(const Harness& h) {
     check_serialization(check, h, typical.get());
     check_lenient_forms(check, h, typical.get());
     check_clone_and_attach(check, h, h.create_from_node(kTypicalNode));
+  }
+  PluginPtr masked = h.create_from_node({}, "mask_node");
+  if (check(masked != nullptr, "plugin created for the optional-input checks")) {
+    check_optional_types(check, h, masked.get());
+    check_optional_formats(check, masked.get());
+    check_optional_shapes(check, h, masked.get());
+    check_optional_build_and_runtime(check, h, masked.get());
   }
   check_bad_attributes(check, h);
   std::printf("\n%d checks, %d failed\n", check.count(), check.failures());

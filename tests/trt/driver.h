@@ -31,9 +31,18 @@ nvinfer1::PluginTensorDesc tensor_desc(nvinfer1::DataType type, const nvinfer1::
 // The CPU checks (no GPU touched); returns the number of failed checks.
 int run_cpu_checks(const Harness& h);
 
+// An optional input after query/key/value: attn_mask or key_lengths, read from DIR/<name>.bin (raw, `type`).
+// The plugin identifies it by `type`; `name` only picks the file.
+struct ExtraInput {
+  std::string name;
+  nvinfer1::DataType type = nvinfer1::DataType::kBOOL;
+  std::vector<int64_t> dims;
+};
+
 struct GpuRunOptions {
   nvinfer1::DataType dtype = nvinfer1::DataType::kHALF;
   std::vector<int64_t> query, key, value;
+  std::vector<ExtraInput> extras;  // inputs 3 and 4, in this order
   std::string dir;  // holds query.bin, key.bin, value.bin (raw, dtype); output.bin is written there
   std::vector<OnnxAttribute> attrs;
 };

@@ -1,13 +1,15 @@
 // The plugin's whole life on a GPU, in the order TensorRT drives it: parser fields -> createPlugin(kBUILD)
 // -> type/shape/format queries -> configurePlugin -> getWorkspaceSize -> getFieldsToSerialize ->
 // createPlugin(kRUNTIME) -> attachToContext -> onShapeChange -> enqueue on a non-default stream.
-// The output goes to a file; the Python test compares it with the NumPy reference.
+// Inputs: query, key, value and the optional attn_mask / key_lengths in the order given (the plugin tells
+// them apart by type). The output goes to a file; the Python test compares it with the NumPy reference.
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,15 @@
 namespace sage_test {
 namespace {
 
-size_t element_bytes(nvinfer1::DataType t) { return t == nvinfer1::DataType::kFLOAT ? 4 : 2; }
+size_t element_bytes(nvinfer1::DataType t) {
+  switch (t) {
+    case nvinfer1::DataType::kBOOL: return 1;
+    case nvinfer1::DataType::kHALF:
+    case nvinfer1::DataType::kBF16: return 2;
+    case nvinfer1::DataType::kINT64: return 8;
+    default: return 4;  // kFLOAT, kINT32
+  }
+}
 
 size_t element_count(const std::vector<int64_t>& dims) {
   size_t n = 1;
@@ -70,32 +80,49 @@ int run_on_gpu(const Harness& h, const GpuRunOptions& o) {
     return 77;
   }
   const nvinfer1::DataType t = o.dtype;
-  const std::vector<int64_t>* dims[3] = {&o.query, &o.key, &o.value};
-  const char* names[3] = {"query", "key", "value"};
-  std::vector<unsigned char> host[3];
-  for (int i = 0; i < 3; ++i) {
-    if (!read_file(o.dir + "/" + names[i] + ".bin", element_count(*dims[i]) * element_bytes(t), host[i])) return 1;
+  // Every input: query, key, value, then the optional ones.
+  std::vector<const std::vector<int64_t>*> dims = {&o.query, &o.key, &o.value};
+  std::vector<std::string> names = {"query", "key", "value"};
+  std::vector<nvinfer1::DataType> in_types = {t, t, t};
+  for (const ExtraInput& e : o.extras) {
+    dims.push_back(&e.dims);
+    names.push_back(e.name);
+    in_types.push_back(e.type);
   }
+  const auto n = static_cast<int32_t>(dims.size());
+  std::vector<std::vector<unsigned char>> host(n);
+  for (int32_t i = 0; i < n; ++i) {
+    if (!read_file(o.dir + "/" + names[i] + ".bin", element_count(*dims[i]) * element_bytes(in_types[i]), host[i])) {
+      return 1;
+    }
+  }
+  std::printf("inputs:");
+  for (int32_t i = 0; i < n; ++i) std::printf(" %s", names[i].c_str());
+  std::printf("\n");
 
   // Build phase.
   PluginPtr built = h.create_from_node(o.attrs, "sage_gpu_node");
   if (!step(built != nullptr, "createPlugin(kBUILD) from parser fields", h)) return 1;
   auto* build = build_of(built.get());
-  nvinfer1::DataType in_types[3] = {t, t, t}, out_type[1] = {};
-  if (!step(build->getOutputDataTypes(out_type, 1, in_types, 3) == 0 && out_type[0] == t, "getOutputDataTypes", h)) return 1;
-  FakeExprBuilder eb;
-  nvinfer1::DimsExprs in_exprs[3] = {eb.dims(o.query), eb.dims(o.key), eb.dims(o.value)}, out_exprs[1]{};
-  if (!step(build->getOutputShapes(in_exprs, 3, nullptr, 0, out_exprs, 1, eb) == 0, "getOutputShapes", h)) return 1;
-  std::vector<nvinfer1::DynamicPluginTensorDesc> io;
-  for (int i = 0; i < 3; ++i) io.push_back(dynamic_desc(t, make_dims(*dims[i])));
-  io.push_back(dynamic_desc(t, make_dims(o.query)));
-  bool formats = true;
-  for (int pos = 0; pos < 4; ++pos) formats = formats && build->supportsFormatCombination(pos, io.data(), 3, 1);
-  if (!step(formats, "supportsFormatCombination (linear, one type)", h)) return 1;
-  if (!step(build->configurePlugin(io.data(), 3, io.data() + 3, 1) == 0, "configurePlugin (cuda_can_implement)", h)) {
+  nvinfer1::DataType out_type[1] = {};
+  if (!step(build->getOutputDataTypes(out_type, 1, in_types.data(), n) == 0 && out_type[0] == t, "getOutputDataTypes", h)) {
     return 1;
   }
-  const size_t workspace_bytes = build->getWorkspaceSize(io.data(), 3, io.data() + 3, 1);
+  FakeExprBuilder eb;
+  std::vector<nvinfer1::DimsExprs> in_exprs;
+  for (int32_t i = 0; i < n; ++i) in_exprs.push_back(eb.dims(*dims[i]));
+  nvinfer1::DimsExprs out_exprs[1]{};
+  if (!step(build->getOutputShapes(in_exprs.data(), n, nullptr, 0, out_exprs, 1, eb) == 0, "getOutputShapes", h)) return 1;
+  std::vector<nvinfer1::DynamicPluginTensorDesc> io;
+  for (int32_t i = 0; i < n; ++i) io.push_back(dynamic_desc(in_types[i], make_dims(*dims[i])));
+  io.push_back(dynamic_desc(t, make_dims(o.query)));
+  bool formats = true;
+  for (int32_t pos = 0; pos <= n; ++pos) formats = formats && build->supportsFormatCombination(pos, io.data(), n, 1);
+  if (!step(formats, "supportsFormatCombination (linear; optional inputs by type)", h)) return 1;
+  if (!step(build->configurePlugin(io.data(), n, io.data() + n, 1) == 0, "configurePlugin (cuda_can_implement)", h)) {
+    return 1;
+  }
+  const size_t workspace_bytes = build->getWorkspaceSize(io.data(), n, io.data() + n, 1);
   std::printf("workspace_bytes=%zu\n", workspace_bytes);
 
   // Engine plan -> runtime: the plugin is rebuilt from its serialized fields and attached to a context.
@@ -109,11 +136,12 @@ int run_on_gpu(const Harness& h, const GpuRunOptions& o) {
   auto* runtime = runtime_of(attached.get());
 
   const size_t out_bytes = element_count(o.query) * element_bytes(t);
-  DeviceBuffer d_in[3] = {DeviceBuffer(host[0].size()), DeviceBuffer(host[1].size()), DeviceBuffer(host[2].size())};
+  std::vector<std::unique_ptr<DeviceBuffer>> d_in;
+  for (int32_t i = 0; i < n; ++i) d_in.push_back(std::make_unique<DeviceBuffer>(host[i].size()));
   DeviceBuffer d_out(out_bytes), d_out2(out_bytes), d_ws(workspace_bytes);
-  for (int i = 0; i < 3; ++i) {
-    if (!host[i].empty() && !d_in[i].ptr) return !cuda_ok(cudaErrorMemoryAllocation, "cudaMalloc input");
-    if (!host[i].empty() && !cuda_ok(cudaMemcpy(d_in[i].ptr, host[i].data(), host[i].size(), cudaMemcpyHostToDevice),
+  for (int32_t i = 0; i < n; ++i) {
+    if (!host[i].empty() && !d_in[i]->ptr) return !cuda_ok(cudaErrorMemoryAllocation, "cudaMalloc input");
+    if (!host[i].empty() && !cuda_ok(cudaMemcpy(d_in[i]->ptr, host[i].data(), host[i].size(), cudaMemcpyHostToDevice),
                                      "copy input")) {
       return 1;
     }
@@ -130,15 +158,19 @@ int run_on_gpu(const Harness& h, const GpuRunOptions& o) {
 
   cudaStream_t stream = nullptr;
   if (!cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate")) return 1;
-  nvinfer1::PluginTensorDesc in_desc[3], out_desc[1];
-  for (int i = 0; i < 3; ++i) in_desc[i] = tensor_desc(t, make_dims(*dims[i]));
-  out_desc[0] = tensor_desc(t, make_dims(o.query));
-  const void* inputs[3] = {d_in[0].ptr, d_in[1].ptr, d_in[2].ptr};
+  std::vector<nvinfer1::PluginTensorDesc> in_desc;
+  std::vector<const void*> inputs;
+  for (int32_t i = 0; i < n; ++i) {
+    in_desc.push_back(tensor_desc(in_types[i], make_dims(*dims[i])));
+    inputs.push_back(d_in[i]->ptr);
+  }
+  nvinfer1::PluginTensorDesc out_desc[1] = {tensor_desc(t, make_dims(o.query))};
   void* outputs[1] = {d_out.ptr};
   void* outputs2[1] = {d_out2.ptr};
-  bool ok = step(runtime->onShapeChange(in_desc, 3, out_desc, 1) == 0, "onShapeChange", h) &&
-            step(runtime->enqueue(in_desc, out_desc, inputs, outputs, d_ws.ptr, stream) == 0, "enqueue", h) &&
-            step(runtime->enqueue(in_desc, out_desc, inputs, outputs2, d_ws.ptr, stream) == 0, "enqueue again", h) &&
+  bool ok = step(runtime->onShapeChange(in_desc.data(), n, out_desc, 1) == 0, "onShapeChange", h) &&
+            step(runtime->enqueue(in_desc.data(), out_desc, inputs.data(), outputs, d_ws.ptr, stream) == 0, "enqueue", h) &&
+            step(runtime->enqueue(in_desc.data(), out_desc, inputs.data(), outputs2, d_ws.ptr, stream) == 0,
+                 "enqueue again", h) &&
             cuda_ok(cudaStreamSynchronize(stream), "kernel execution") && cuda_ok(cudaGetLastError(), "kernel launch");
   cudaStreamDestroy(stream);
   if (!ok) return 1;

@@ -3,8 +3,10 @@
 //   sage_trt_plugin_test LIB fields                   the creator's fields, "name type" per line
 //   sage_trt_plugin_test LIB create ATTR...           parser-style createPlugin + serialize round trip;
 //                                                     prints the serialized fields, or "error: ..." (exit 2)
-//   sage_trt_plugin_test LIB run --dtype T --query d,d,.. --key .. --value .. --dir DIR ATTR...
-//                                                     GPU life cycle; exit 77 ("SKIP: ...") without a GPU
+//   sage_trt_plugin_test LIB run --dtype T --query d,d,.. --key .. --value .. --dir DIR
+//                            [--attn-mask TYPE:d,d,..] [--key-lengths TYPE:d] ATTR...
+//                                                     GPU life cycle; exit 77 ("SKIP: ...") without a GPU.
+//                                                     The optional inputs follow value in the order given.
 // ATTR is int:name=value, float:name=value or string:name=value: an ONNX attribute and its type.
 #include <cstdio>
 #include <cstring>
@@ -22,8 +24,10 @@ using namespace sage_test;
 int usage() {
   std::fprintf(stderr,
                "usage: sage_trt_plugin_test LIB (cpu | fields | create ATTR... |\n"
-               "       run --dtype float32|float16|bfloat16 --query DIMS --key DIMS --value DIMS --dir DIR ATTR...)\n"
-               "  ATTR: int:name=value | float:name=value | string:name=value\n");
+               "       run --dtype float32|float16|bfloat16 --query DIMS --key DIMS --value DIMS --dir DIR\n"
+               "           [--attn-mask TYPE:DIMS] [--key-lengths TYPE:DIMS] ATTR...)\n"
+               "  ATTR: int:name=value | float:name=value | string:name=value\n"
+               "  TYPE: bool | float32 | float16 | bfloat16 | int32 | int64 (DIR/attn_mask.bin, DIR/key_lengths.bin)\n");
   return 64;
 }
 
@@ -33,6 +37,26 @@ std::vector<int64_t> parse_dims(const std::string& text) {
   std::string part;
   while (std::getline(in, part, ',')) dims.push_back(std::stoll(part));
   return dims;
+}
+
+bool parse_type(const std::string& name, nvinfer1::DataType& out) {
+  if (name == "float32") out = nvinfer1::DataType::kFLOAT;
+  else if (name == "float16") out = nvinfer1::DataType::kHALF;
+  else if (name == "bfloat16") out = nvinfer1::DataType::kBF16;
+  else if (name == "bool") out = nvinfer1::DataType::kBOOL;
+  else if (name == "int32") out = nvinfer1::DataType::kINT32;
+  else if (name == "int64") out = nvinfer1::DataType::kINT64;
+  else return false;
+  return true;
+}
+
+// "TYPE:DIMS" of an optional input.
+bool parse_extra(const std::string& name, const std::string& text, ExtraInput& out) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos || !parse_type(text.substr(0, colon), out.type)) return false;
+  out.name = name;
+  out.dims = parse_dims(text.substr(colon + 1));
+  return !out.dims.empty();
 }
 
 bool parse_attrs(const std::vector<std::string>& args, std::vector<OnnxAttribute>& out) {
@@ -91,11 +115,14 @@ int cmd_run(const Harness& h, const std::vector<std::string>& args) {
     const std::string& a = args[i];
     const bool has_value = i + 1 < args.size();
     if (a == "--dtype" && has_value) {
-      const std::string t = args[++i];
-      if (t == "float32") o.dtype = nvinfer1::DataType::kFLOAT;
-      else if (t == "float16") o.dtype = nvinfer1::DataType::kHALF;
-      else if (t == "bfloat16") o.dtype = nvinfer1::DataType::kBF16;
-      else return usage();
+      if (!parse_type(args[++i], o.dtype) || !(o.dtype == nvinfer1::DataType::kFLOAT || o.dtype == nvinfer1::DataType::kHALF ||
+                                               o.dtype == nvinfer1::DataType::kBF16)) {
+        return usage();
+      }
+    } else if ((a == "--attn-mask" || a == "--key-lengths") && has_value) {
+      ExtraInput extra;
+      if (!parse_extra(a == "--attn-mask" ? "attn_mask" : "key_lengths", args[++i], extra)) return usage();
+      o.extras.push_back(extra);
     } else if (a == "--query" && has_value) {
       o.query = parse_dims(args[++i]);
     } else if (a == "--key" && has_value) {
