@@ -488,7 +488,9 @@ void check_optional_build_and_runtime(Checks& check, const Harness& h, nvinfer1:
         std::to_string(plain) + " < " + std::to_string(padding) + ", " + std::to_string(padding4) + ", " + std::to_string(both));
   check(general >= padding, "a 4-D bool mask is sized for the key-padding case too (a dynamic broadcast dimension)",
         std::to_string(general) + " >= " + std::to_string(padding));
-  check(additive >= plain && lengths >= plain, "additive masks and key_lengths: at least the plain workspace");
+  // Not compared with `plain`: on an sm_90 GPU the plain call may take the Hopper path, whose workspace differs
+  // from the portable path that a masked call can be routed to.
+  check(additive > 0 && lengths > 0, "additive masks and key_lengths: a workspace is requested");
   expect_logged_all(check, h, workspace({H, H, H, BOOL}, {q, kv, kv, {2, 1000}}) == 0,
                     {"getWorkspaceSize", "input 3 (attn_mask)"}, "getWorkspaceSize rejects a mask inconsistent with the profile");
 
