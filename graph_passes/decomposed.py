@@ -18,7 +18,7 @@ from onnx import TensorProto
 from .graph_index import FLOAT_TYPES, GraphIndex, Node
 from .masks import MaskUnsupported, MaskVerdict, additive_mask, is_masked_value, select_mask
 from .scale import Factor, FactorError, evaluate_factor, is_single_element, scale_attribute
-from .sites import TOP_LEFT, AttentionSite, OpInput, Reject, RejectedSite, Site
+from .sites import TOP_LEFT, AttentionSite, OpInput, Prologue, Reject, RejectedSite, Site, TensorRef
 from .symbolic import Poly
 from .views import Operand, resolve_operand
 
@@ -40,10 +40,10 @@ class _MaskCheck:
 
 @dataclass(frozen=True)
 class _FedMask:
-    """A mask given to the op's ``attn_mask`` input (``negated``: through a ``Not``)."""
+    """A mask given to the op's ``attn_mask`` input: ``source`` as found, ``feed`` after any Not/Unsqueeze."""
 
-    tensor: str
-    negated: bool
+    source: str
+    feed: TensorRef
     note: str
 
 
@@ -138,13 +138,14 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
     is_causal = 0
     score_dims = (q.batch, q.heads, q.seq, k.seq)
     fed: _FedMask | None = None
+    prologue = Prologue(index.opset)
     for check in mask_checks:
         try:
             verdict = _check_mask(index, check, score_dims, head_dim)
         except Reject as exc:
             if fed is not None:
-                raise Reject(f"{exc}; a second mask ('{fed.tensor}' already goes to attn_mask)") from exc
-            fed = _feed_mask(index, check, score_dims, head_dim, dtype, str(exc))
+                raise Reject(f"{exc}; a second mask ('{fed.source}' already goes to attn_mask)") from exc
+            fed = _feed_mask(index, check, score_dims, head_dim, dtype, str(exc), prologue)
             notes.append(fed.note)
             continue
         notes.append(verdict.note)
@@ -179,7 +180,7 @@ def _match(index: GraphIndex, softmax: Node, options: MatchOptions) -> Attention
         notes=notes,
     )
     if fed is not None:
-        site.attn_mask, site.mask_negated = fed.tensor, fed.negated
+        site.attn_mask, site.prologue = fed.feed, prologue.nodes
     _place_output(index, site, pv)
     return site
 
@@ -445,7 +446,13 @@ def _check_mask(index: GraphIndex, check: _MaskCheck, score_dims: tuple[Poly, ..
 
 
 def _feed_mask(
-    index: GraphIndex, check: _MaskCheck, score_dims: tuple[Poly, ...], head_dim: Poly, dtype: int, why: str
+    index: GraphIndex,
+    check: _MaskCheck,
+    score_dims: tuple[Poly, ...],
+    head_dim: Poly,
+    dtype: int,
+    why: str,
+    prologue: Prologue,
 ) -> _FedMask:
     """A mask that is not empty or causal, fed to ``attn_mask`` with the same semantics, or ``Reject``.
 
@@ -456,7 +463,9 @@ def _feed_mask(
       gives them exp(fill − max) ≈ 0, which differs only in rows where every key is masked (the op
       outputs 0 there, the original a uniform average or NaN).
 
-    The mask must be 4-D and broadcast to (B, Hq, Sq, Skv) with its last dimension exactly Skv.
+    The mask must broadcast to the 4-D scores (B, Hq, Sq, Skv) with its last dimension exactly Skv. A mask
+    of rank 1–3 is right-aligned against the scores as broadcasting does, so it goes in through an
+    ``Unsqueeze`` of its leading axes (the op would read a 2-D mask as (B, Skv) key padding).
     """
     tensor = check.tensor
     where = f"{check.node.op} '{check.node.label}'"
@@ -475,22 +484,29 @@ def _feed_mask(
             raise Reject(f"{why}; {where} fills {check.masked_value!r}, not -inf or a large negative value")
     value = index.const_value(tensor)
     dims = tuple(Poly.const(d) for d in value.shape) if value is not None else index.dims(tensor)
-    if dims is None or len(dims) != 4:
-        raise Reject(f"{why}; mask '{tensor}' at {where} is not 4-D (shape {dims})")
-    for have, want, axis in zip(dims, score_dims, ("B", "Hq", "Sq", "Skv")):
+    if dims is None or not 1 <= len(dims) <= 4:
+        raise Reject(f"{why}; mask '{tensor}' at {where} has an unknown shape or a rank other than 1–4 ({dims})")
+    full = (_ONE,) * (4 - len(dims)) + tuple(dims)
+    for have, want, axis in zip(full, score_dims, ("B", "Hq", "Sq", "Skv")):
         ok = have == want if axis == "Skv" else have in (_ONE, want)
         if not ok:
             raise Reject(f"{why}; mask '{tensor}' of shape {dims} does not provably broadcast to {score_dims} ({axis})")
     log.debug("site at %s: mask '%s' %s fed to attn_mask", where, tensor, dims)
+    negated = check.kind == "where" and not check.keep_when_true
+    feed: TensorRef = tensor
+    if negated:
+        feed = prologue.one("Not", [feed], "attn_mask", TensorProto.BOOL, tuple(dims))
+    if len(dims) < 4:
+        feed = prologue.unsqueeze(feed, list(range(4 - len(dims))), "attn_mask_4d", elem or dtype, full)
+    shaped = f" through Unsqueeze to {full}" if len(dims) < 4 else ""
     if check.kind == "add":
-        note = f"additive mask '{tensor}' {dims} fed to attn_mask (added after the scale, as in the original)"
-        return _FedMask(tensor, False, note)
-    negated = not check.keep_when_true
+        note = f"additive mask '{tensor}' {dims} fed to attn_mask{shaped} (added after the scale, as in the original)"
+        return _FedMask(tensor, feed, note)
     note = (
-        f"bool mask '{tensor}' {dims} of {where} fed to attn_mask{' through Not' if negated else ''}; "
+        f"bool mask '{tensor}' {dims} of {where} fed to attn_mask{' through Not' if negated else ''}{shaped}; "
         "identical except rows with every key masked (op: 0, original: uniform average or NaN)"
     )
-    return _FedMask(tensor, negated, note)
+    return _FedMask(tensor, feed, note)
 
 
 def _scale_note(q: Operand, k: Operand, factors: list[Factor], scale: float) -> str:

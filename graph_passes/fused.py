@@ -1,8 +1,13 @@
 """Fused attention ops that map onto SageAttention one-to-one when their extra features are off.
 
-* ONNX ``Attention`` (opset 23–25): no past/present, no nonpad_kv_seqlen, no softcap, no window,
-  no qk_matmul_output; a mask only when provably empty or causal. 4-D → BNSH, 3-D → 3-D.
-* com.microsoft ``MultiHeadAttention``: separate 3-D query/key/value, no bias, masks or cache.
+* ONNX ``Attention`` (opset 23–25): no past/present, no softcap, no window, no qk_matmul_output;
+  ``attn_mask`` and ``nonpad_kv_seqlen`` go to the op's mask inputs (``fused_masks.py``). 4-D → BNSH,
+  3-D → 3-D.
+* com.microsoft ``MultiHeadAttention``: separate 3-D query/key/value, no bias or cache;
+  ``key_padding_mask`` and ``attention_bias`` go to the op's mask inputs.
+* com.microsoft ``Attention``: the fused input projection becomes MatMul (+ Add bias) → Split into 3-D
+  Q/K/V; no past/present, rotary or unequal Q/K/V hidden sizes; ``mask_index`` and ``attention_bias`` go
+  to the op's mask inputs.
 * com.microsoft ``GroupQueryAttention``: a prompt without cache, rotary, window, softcap or extra
   inputs, whose ``seqlens_k``/``total_sequence_length`` provably say "no padding".
 """
@@ -13,17 +18,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from onnx import TensorProto
-
+from .fused_masks import MaskPlan, contrib_masks, onnx_attention_masks
 from .graph_index import FLOAT_TYPES, GraphIndex, Node
-from .masks import MaskUnsupported, additive_mask, select_mask
-from .sites import TOP_LEFT, AttentionSite, OpInput, Reject, RejectedSite, Site
+from .sites import TOP_LEFT, AttentionSite, OpInput, Prologue, Reject, RejectedSite, Site, TensorRef
 from .symbolic import Poly
 
 log = logging.getLogger(__name__)
 
 ONNX_ATTENTION = "onnx::Attention"
 MHA = "com.microsoft::MultiHeadAttention"
+MS_ATTENTION = "com.microsoft::Attention"
 GQA = "com.microsoft::GroupQueryAttention"
 
 
@@ -39,6 +43,7 @@ def find_fused(index: GraphIndex, options: FusedOptions) -> list[Site]:
     matchers: dict[tuple[str, str], tuple[str, Callable[[GraphIndex, Node, FusedOptions], AttentionSite]]] = {
         ("", "Attention"): (ONNX_ATTENTION, _onnx_attention),
         ("com.microsoft", "MultiHeadAttention"): (MHA, _multi_head_attention),
+        ("com.microsoft", "Attention"): (MS_ATTENTION, _contrib_attention),
         ("com.microsoft", "GroupQueryAttention"): (GQA, _group_query_attention),
     }
     for node in index.nodes:
@@ -110,27 +115,43 @@ def _causal(q_seq: Poly, kv_seq: Poly, what: str) -> None:
 
 # ------------------------------------------------------------------------------ ONNX Attention
 def _fused_site(
-    form: str, index: GraphIndex, node: Node, structural: dict, dtype: int, notes: list[str] | None = None
+    form: str,
+    index: GraphIndex,
+    node: Node,
+    structural: dict,
+    dtype: int,
+    notes: list[str] | None = None,
+    masks: MaskPlan | None = None,
+    prologue: Prologue | None = None,
+    qkv: tuple[TensorRef, TensorRef, TensorRef] | None = None,
 ) -> AttentionSite:
-    """A fused attention op replaced one for one: its first three inputs are query, key and value."""
-    return AttentionSite(
+    """A fused attention op replaced one for one: query, key and value are its first three inputs unless
+    ``qkv`` (tensors of the ``prologue``) says otherwise; ``masks`` feed the op's mask inputs."""
+    q, k, v = qkv if qkv is not None else (node.input(0), node.input(1), node.input(2))
+    site = AttentionSite(
         form,
         node,
         [node],
         node.outputs[0],
-        OpInput(node.input(0)),
-        OpInput(node.input(1)),
-        OpInput(node.input(2)),
+        OpInput(q),
+        OpInput(k),
+        OpInput(v),
         structural,
         dtype,
         out_dims=index.dims(node.outputs[0]),
         notes=notes if notes is not None else [],
     )
+    if masks is not None:
+        site.attn_mask, site.key_lengths = masks.attn_mask, masks.key_lengths
+        site.notes.extend(masks.notes)
+    if prologue is not None:
+        site.prologue = prologue.nodes
+    return site
 
 
 def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> AttentionSite:
     _require(index.opset >= 23, f"Attention in default-domain opset {index.opset} (< 23)")
-    _no_inputs(node, {4: "past_key", 5: "past_value", 6: "nonpad_kv_seqlen"})
+    _no_inputs(node, {4: "past_key", 5: "past_value"})
     _unused_outputs(index, node, {1: "present_key", 2: "present_value", 3: "qk_matmul_output"})
     _require(not node.attr("softcap", 0.0), f"softcap = {node.attr('softcap')}")
     for w in ("left_window_size", "right_window_size"):
@@ -159,29 +180,18 @@ def _onnx_attention(index: GraphIndex, node: Node, options: FusedOptions) -> Att
         score_dims = (q[0], Poly.const(int(nq)), q[1], k[1])
     sq, skv = score_dims[2], score_dims[3]
     is_causal = int(node.attr("is_causal", 0))
-    if node.input(3):
-        is_causal |= _mask_input(index, node.input(3), score_dims, notes)
-    if is_causal and sq != skv:
+    prologue = Prologue(index.opset)
+    masks = onnx_attention_masks(index, node, score_dims, dtype, bool(is_causal), prologue)
+    is_causal |= int(masks.causal)
+    if is_causal and sq != skv and masks.key_lengths is None:
         # Without a cache the causal offset is 0: key j visible to query i iff j <= i (the ONNX
         # reference and ORT agree), i.e. top-left for any Sq, Skv.
         notes.append(f"causal with Sq = {sq}, Skv = {skv}: no cache, so top-left aligned")
     if node.attr("softmax_precision") is not None:
         notes.append("softmax_precision ignored: the op's softmax is float32")
     structural["is_causal"] = is_causal
-    structural["causal_alignment"] = TOP_LEFT
-    return _fused_site(ONNX_ATTENTION, index, node, structural, dtype, notes)
-
-
-def _mask_input(index: GraphIndex, mask: str, score_dims: tuple[Poly, ...], notes: list[str]) -> int:
-    try:
-        if index.elem_type(mask) == TensorProto.BOOL:
-            verdict = select_mask(index, mask, True, float("-inf"), score_dims, 1.0)
-        else:
-            verdict = additive_mask(index, mask, score_dims, 1.0)
-    except MaskUnsupported as exc:
-        raise Reject(str(exc)) from exc
-    notes.append(verdict.note)
-    return int(verdict.causal)
+    structural["causal_alignment"] = masks.alignment
+    return _fused_site(ONNX_ATTENTION, index, node, structural, dtype, notes, masks, prologue)
 
 
 # ------------------------------------------------------------------------- MultiHeadAttention
@@ -191,8 +201,6 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
         node,
         {
             3: "bias",
-            4: "key_padding_mask",
-            5: "attention_bias",
             6: "past_key",
             7: "past_value",
             8: "past_sequence_length",
@@ -211,6 +219,8 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
     is_causal = int(node.attr("unidirectional", 0))
     if is_causal:
         _causal(q[1], k[1], "unidirectional = 1")
+    prologue = Prologue(index.opset)
+    masks = contrib_masks(index, node, prologue, 4, 5, (q[0], Poly.const(heads), q[1], k[1]), dtype, bool(is_causal))
     structural: dict[str, int | float | str] = {
         "scale": _scale(node),
         "is_causal": is_causal,
@@ -218,7 +228,61 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
         "q_num_heads": heads,
         "kv_num_heads": heads,
     }
-    return _fused_site(MHA, index, node, structural, dtype)
+    return _fused_site(MHA, index, node, structural, dtype, [], masks, prologue)
+
+
+# ------------------------------------------------------------------------ com.microsoft Attention
+def _contrib_attention(index: GraphIndex, node: Node, options: FusedOptions) -> AttentionSite:
+    """Fused projection (input · weights + bias, split into Q | K | V) then self-attention."""
+    _no_inputs(node, {4: "past", 6: "past_sequence_length"})
+    _unused_outputs(index, node, {1: "present"})
+    for attr, off in (("do_rotary", 0), ("past_present_share_buffer", 0)):
+        _require(node.attr(attr, off) in (off, None), f"{attr} = {node.attr(attr)}")
+    x = _dims(index, node.input(0), "input", (3,))
+    w = _dims(index, node.input(1), "weights", (2,))
+    heads = int(node.attr("num_heads", 0))
+    _require(heads > 0, "num_heads missing")
+    _require(w[0] == x[2], f"weights rows {w[0]} differ from the input hidden size {x[2]}")
+    sizes = node.attr("qkv_hidden_sizes")
+    if sizes:
+        _require(len(sizes) == 3, f"qkv_hidden_sizes = {list(sizes)}")
+        _require(sizes[0] == sizes[1], f"Q and K hidden sizes differ ({sizes[0]}, {sizes[1]})")
+        _require(sizes[2] == sizes[0], f"V hidden size {sizes[2]} differs from Q/K's {sizes[0]} (the op needs Dv = D)")
+        hidden = int(sizes[0])
+        _require(
+            w[1] == Poly.const(3 * hidden), f"weights columns {w[1]} are not the qkv_hidden_sizes sum {3 * hidden}"
+        )
+    else:
+        third = w[1].exact_div(3) if w[1].is_const else None
+        _require(third is not None, f"weights columns {w[1]} are not a known multiple of 3")
+        assert third is not None
+        hidden = int(third.value or 0)
+    _require(hidden > 0 and hidden % heads == 0, f"hidden size {hidden} is not a multiple of num_heads = {heads}")
+    names = [node.input(0), node.input(1), node.outputs[0]] + ([node.input(2)] if node.input(2) else [])
+    dtype = _dtype(index, node, names)
+    if node.input(2):
+        bias = _dims(index, node.input(2), "bias", (1,))
+        _require(bias[0] == Poly.const(3 * hidden), f"bias length {bias[0]} is not {3 * hidden}")
+    b, s = x[0], x[1]
+    h = Poly.const(hidden)
+    prologue = Prologue(index.opset)
+    qkv: TensorRef = prologue.one("MatMul", [node.input(0), node.input(1)], "qkv", dtype, (b, s, h * 3))
+    if node.input(2):
+        qkv = prologue.one("Add", [qkv, node.input(2)], "qkv_bias", dtype, (b, s, h * 3))
+    q, k, v = prologue.split(qkv, 2, [hidden] * 3, "qkv_split", dtype, [(b, s, h)] * 3)
+    is_causal = int(node.attr("unidirectional", 0))
+    masks = contrib_masks(index, node, prologue, 3, 5, (b, Poly.const(heads), s, s), dtype, bool(is_causal))
+    notes = [f"input projection emitted as MatMul{' + Add' if node.input(2) else ''} → Split into Q | K | V"]
+    if is_causal:
+        notes.append("unidirectional without past: Sq = Skv, causal j ≤ i")
+    structural: dict[str, int | float | str] = {
+        "scale": _scale(node),
+        "is_causal": is_causal,
+        "causal_alignment": TOP_LEFT,
+        "q_num_heads": heads,
+        "kv_num_heads": heads,
+    }
+    return _fused_site(MS_ATTENTION, index, node, structural, dtype, notes, masks, prologue, (q, k, v))
 
 
 # ------------------------------------------------------------------------ GroupQueryAttention

@@ -445,7 +445,8 @@ def _unsupported_reason(index: GraphIndex, name: str, what: str) -> str:
     inputs = sorted(index.graph_input_ancestors(name))
     if inputs:
         return (
-            f"{what} depends on graph input(s) {', '.join(inputs)} (e.g. a padding mask); masks are not supported yet"
+            f"{what} depends on graph input(s) {', '.join(inputs)} (e.g. a padding mask), "
+            "so it is not provably empty or causal"
         )
     p = index.node_of(name)
     how = f"{p.op} '{p.label}'" if p is not None else f"'{name}'"

@@ -154,9 +154,12 @@ def _plan(site: Site, i: int, config: SageConfig, names: NameAllocator) -> tuple
     entry.sage_node = node_name
     entry.attributes = attrs
     entry.inputs = {
-        role: op.tensor + ("" if op.perm is None else f" (Transpose {list(op.perm)})")
+        role: site.describe(op.tensor) + ("" if op.perm is None else f" (Transpose {list(op.perm)})")
         for role, op in (("query", site.q), ("key", site.k), ("value", site.v))
     }
+    for role, ref in (("attn_mask", site.attn_mask), ("key_lengths", site.key_lengths)):
+        if ref is not None:
+            entry.inputs[role] = site.describe(ref)
     entry.output = site.output
     return PlannedRewrite(site, node_name, dict(resolved.attributes)), entry
 

@@ -14,14 +14,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from sage_export.onnx_node import make_sage_node
 from sage_export.schema import SCHEMA
 
 from .graph_index import GraphIndex, Node, subgraph_references
-from .sites import AttentionSite, AttrValue
+from .sites import AttentionSite, AttrValue, NewTensor, TensorRef
 from .symbolic import Poly
 
 log = logging.getLogger(__name__)
@@ -130,24 +131,31 @@ def _build_nodes(
 ) -> tuple[list[onnx.NodeProto], list[onnx.ValueInfoProto]]:
     nodes: list[onnx.NodeProto] = []
     infos: list[onnx.ValueInfoProto] = []
+    created = _build_prologue(site, plan, names, nodes, infos)
+
+    def resolve(ref: TensorRef) -> str:
+        return ref if isinstance(ref, str) else created[ref]
+
     feeds = []
     for role, operand in (("query", site.q), ("key", site.k), ("value", site.v)):
-        src = index.dims(operand.tensor)
+        tensor = resolve(operand.tensor)
+        src = index.dims(operand.tensor) if isinstance(operand.tensor, str) else site_dims(site, operand.tensor)
         if (
-            src is not None
-            and operand.tensor not in index.graph_inputs
-            and operand.tensor not in index.initializers
-            and not _declared_fully(index, operand.tensor)
+            isinstance(operand.tensor, str)
+            and src is not None
+            and tensor not in index.graph_inputs
+            and tensor not in index.initializers
+            and not _declared_fully(index, tensor)
         ):
-            infos.append(_value_info(operand.tensor, site.dtype, src))  # helps runtimes' shape inference
+            infos.append(_value_info(tensor, site.dtype, src))  # helps runtimes' shape inference
         if operand.perm is None:
-            feeds.append(operand.tensor)
+            feeds.append(tensor)
             continue
         out = names.fresh(f"{plan.node_name}/{role}_bnsh")
         nodes.append(
             helper.make_node(
                 "Transpose",
-                [operand.tensor],
+                [tensor],
                 [out],
                 name=names.fresh(f"{plan.node_name}/transpose_{role}"),
                 perm=list(operand.perm),
@@ -156,8 +164,10 @@ def _build_nodes(
         feeds.append(out)
         if src is not None:
             infos.append(_value_info(out, site.dtype, tuple(src[p] for p in operand.perm)))
-    if site.attn_mask is not None:
-        feeds.append(_mask_feed(site, plan, names, nodes))
+    if site.attn_mask is not None or site.key_lengths is not None:
+        feeds.append("" if site.attn_mask is None else resolve(site.attn_mask))
+    if site.key_lengths is not None:
+        feeds.append(resolve(site.key_lengths))
     if site.output_perm is None:
         op_out = site.output
     else:
@@ -182,14 +192,43 @@ def _build_nodes(
     return nodes, infos
 
 
-def _mask_feed(site: AttentionSite, plan: PlannedRewrite, names: NameAllocator, nodes: list[onnx.NodeProto]) -> str:
-    """The tensor for the op's ``attn_mask`` input: the site's mask, through a ``Not`` when negated."""
-    assert site.attn_mask is not None
-    if not site.mask_negated:
-        return site.attn_mask
-    out = names.fresh(f"{plan.node_name}/attn_mask")
-    nodes.append(helper.make_node("Not", [site.attn_mask], [out], name=names.fresh(f"{plan.node_name}/not_mask")))
-    return out
+def site_dims(site: AttentionSite, ref: NewTensor) -> tuple[Poly, ...] | None:
+    """Symbolic dims the prologue declares for one of its tensors."""
+    return site.prologue[ref.step].types[ref.output][1]
+
+
+def _build_prologue(
+    site: AttentionSite,
+    plan: PlannedRewrite,
+    names: NameAllocator,
+    nodes: list[onnx.NodeProto],
+    infos: list[onnx.ValueInfoProto],
+) -> dict[NewTensor, str]:
+    """The site's prologue nodes (constants as ``Constant`` nodes), with fresh names; new tensor → name."""
+    created: dict[NewTensor, str] = {}
+    for step, pn in enumerate(site.prologue):
+        inputs: list[str] = []
+        for x in pn.inputs:
+            if isinstance(x, str):
+                inputs.append(x)
+            elif isinstance(x, NewTensor):
+                inputs.append(created[x])
+            else:
+                const = names.fresh(f"{plan.node_name}/{pn.role}_const")
+                value = numpy_helper.from_array(np.asarray(x), const)
+                nodes.append(helper.make_node("Constant", [], [const], name=names.fresh(f"{const}_node"), value=value))
+                inputs.append(const)
+        outputs = [names.fresh(f"{plan.node_name}/{pn.role}") for _ in pn.types]
+        nodes.append(
+            helper.make_node(
+                pn.op, inputs, outputs, name=names.fresh(f"{plan.node_name}/{pn.role}_{pn.op.lower()}"), **pn.attrs
+            )
+        )
+        for i, (name, (elem_type, dims)) in enumerate(zip(outputs, pn.types)):
+            created[NewTensor(step, i)] = name
+            if dims is not None:
+                infos.append(_value_info(name, elem_type, dims))
+    return created
 
 
 def _dead_producers(index: GraphIndex, removed: set[int], uses: Counter[str], outputs: set[str]) -> set[int]:

@@ -49,6 +49,7 @@ def test_export_block(tmp_path, ort_library, dynamo):
 
 
 def test_export_require_all_raises_for_masks(tmp_path):
+    """A (Sq, 1) mask broadcasts along the keys: not a shape the op's attn_mask takes, so the site stays."""
     from sage_export.export import ExportError, export
 
     class Masked(torch.nn.Module):
@@ -59,7 +60,7 @@ def test_export_require_all_raises_for_masks(tmp_path):
         torch.randn(1, 2, 8, 16),
         torch.randn(1, 2, 8, 16),
         torch.randn(1, 2, 8, 16),
-        torch.ones(8, 8, dtype=torch.bool),
+        torch.ones(8, 1, dtype=torch.bool),
     )
     result = export(Masked(), args, tmp_path / "m.onnx", dynamo=False, input_names=["q", "k", "v", "mask"])
     assert len(result.report.untouched) == 1 and "graph input" in (result.report.untouched[0].reason or "")

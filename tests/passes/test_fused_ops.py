@@ -84,12 +84,6 @@ def test_onnx_attention_with_provable_masks(ort_library, rng):
     "build,reason",
     [
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), softcap=30.0), "softcap"),
-        (
-            lambda: onnx_attention(
-                (1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), mask="pad", mask_dtype=TensorProto.BOOL
-            ),
-            "graph input",
-        ),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), outputs=4), "present_key is used"),
         (lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 24)), "Dv"),
         (
@@ -101,15 +95,19 @@ def test_onnx_attention_with_provable_masks(ort_library, rng):
             ),
             "past_key",
         ),
-        (
-            lambda: onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), mask=np.triu(np.ones((8, 8), bool))),
-            "neither empty nor causal",
-        ),
     ],
-    ids=["softcap", "padding-mask", "qk-output", "dv", "past", "upper-mask"],
+    ids=["softcap", "qk-output", "dv", "past"],
 )
 def test_onnx_attention_untouched(build, reason):
+    """Masks (padding, general) are rewritten now: tests/passes/test_fused_masks.py."""
     assert_untouched(build(), reason)
+
+
+def test_onnx_attention_general_constant_mask(ort_library, rng):
+    """A constant mask that is neither empty nor causal is fed to attn_mask (through Unsqueeze: it is 2-D)."""
+    model = onnx_attention((1, 2, 8, 16), (1, 2, 8, 16), (1, 2, 8, 16), mask=np.triu(np.ones((8, 8), bool)))
+    checked = check_rewrite(model, random_feeds(model, int(rng.integers(1 << 30))), ort_library, sites=1)
+    assert any("fed to the op's attn_mask" in n for n in checked.report.sites[0].notes)
 
 
 # ------------------------------------------------------------------------------ com.microsoft ops
@@ -138,12 +136,13 @@ def test_multi_head_attention_causal_cross_untouched():
     assert_untouched(mha(s=8, skv=12, unidirectional=1), "Sq = 8, Skv = 12")
 
 
-def test_multi_head_attention_with_mask_untouched():
+def test_multi_head_attention_with_projection_bias_untouched():
+    """The projection bias (input 3) is not folded; masks are rewritten (tests/passes/test_fused_masks.py)."""
     model = mha()
     node = model.graph.node[0]
-    node.input.extend(["", "kpm"])
-    model.graph.input.append(helper.make_tensor_value_info("kpm", TensorProto.INT32, [2, 24]))
-    assert_untouched(model, "key_padding_mask")
+    node.input.append("qkv_bias")
+    model.graph.input.append(helper.make_tensor_value_info("qkv_bias", F32, [3 * 4 * 32]))
+    assert_untouched(model, "bias")
 
 
 def gqa(b=1, s=20, nq=8, nkv=2, d=32, seqlens=None, **attrs):

@@ -210,10 +210,33 @@ def test_mask_added_before_the_scale_is_untouched():
     assert_untouched(model, "M/scale")
 
 
+@pytest.mark.parametrize("shape", [[S, S], [1, S, S], [H, S, S], [S]], ids=["rank2", "rank3", "rank3-heads", "rank1"])
+def test_low_rank_additive_mask(ort_library, shape):
+    """A rank 1–3 mask broadcasts right-aligned against the scores: fed through an Unsqueeze to 4-D
+    (fed as it is, the op would read a 2-D mask as (B, Skv) key padding)."""
+    score = [helper.make_node("Add", ["scaled", "bias"], ["masked"], name="/attn/Add")]
+    model = _attention([], score, "masked", [("bias", F32, shape)])
+    bias = np.random.default_rng(6).normal(scale=2.0, size=shape).astype(np.float32)
+    checked = check_rewrite(model, {**_qkv(6), "bias": bias}, ort_library, sites=1)
+    mask_in = sage_nodes(checked.model)[0].input[3]
+    assert next(n for n in checked.model.graph.node if mask_in in n.output).op_type == "Unsqueeze"
+
+
+def test_low_rank_negated_bool_mask(ort_library):
+    """Where(pad (S, S), -inf, scores): Not, then Unsqueeze to (1, 1, S, S)."""
+    score = [helper.make_node("Where", ["pad", "neg", "scaled"], ["masked"], name="/attn/Where")]
+    model = _attention([], score, "masked", [("pad", TensorProto.BOOL, [S, S])], [const("neg", -np.inf)])
+    pad = np.random.default_rng(7).random((S, S)) < 0.3
+    pad[np.arange(S), np.arange(S)] = False
+    checked = check_rewrite(model, {**_qkv(7), "pad": pad}, ort_library, sites=1)
+    ops = [n.op_type for n in checked.model.graph.node]
+    assert "Not" in ops and "Unsqueeze" in ops
+
+
 @pytest.mark.parametrize(
     "shape,reason",
-    [([1, S, S], "not 4-D"), ([B, 1, 1, 1], "broadcast")],
-    ids=["rank3", "skv-broadcast"],
+    [([B, 1, 1, 1], "broadcast"), ([1], "(Skv)")],
+    ids=["skv-broadcast", "rank1-skv-broadcast"],
 )
 def test_additive_near_misses(shape, reason):
     score = [helper.make_node("Add", ["scaled", "bias"], ["masked"], name="/attn/Add")]

@@ -39,6 +39,11 @@ def _sliding_window() -> np.ndarray:
     return np.where((j <= i) & (j > i - 4), 0.0, -np.inf)
 
 
+def _row_bias() -> np.ndarray:
+    """(Sq, 1): one value per query row, broadcast along the keys (the op's attn_mask needs Skv there)."""
+    return np.where(np.arange(S)[:, None] % 2 == 0, 0.0, -1.0)
+
+
 CASES = {
     "softmax-axis": (lambda: eager_attention(softmax_axis=2), "axis"),
     "softmax-opset11-default-axis": (lambda: _opset11_default_softmax(), "axis"),
@@ -49,7 +54,7 @@ CASES = {
         "non-scalar",
     ),
     "dropout-training": (lambda: eager_attention(dropout_training=True), "Dropout"),
-    "sliding-window-mask": (lambda: eager_attention(mask=_sliding_window()), "neither empty nor causal"),
+    "keys-broadcast-mask": (lambda: eager_attention(mask=_row_bias()), "(Skv)"),
     "value-head-dim": (lambda: eager_attention(dv=48), "Dv"),
     "softcap-tanh": (lambda: _with_node_after_scores("Tanh"), "Tanh"),
     "batch-broadcast": (_batch_broadcast_k, "batch"),
@@ -87,8 +92,10 @@ def test_softmax_elsewhere_is_not_a_site():
     assert report.sites == []
 
 
-def test_two_dimensional_mask_is_not_fed():
-    """A 2-D (Sq, Skv) additive mask would be read by the op as (B, Skv) key padding: untouched."""
-    report = assert_untouched(eager_attention(mask=_sliding_window()), "not 4-D")
-    assert report.to_markdown().count("| no |") == 1
+def test_two_dimensional_mask_is_fed_as_4d(ort_library, rng):
+    """A 2-D (Sq, Skv) sliding-window mask is not empty or causal: fed through Unsqueeze to (1, 1, Sq, Skv)
+    (fed as it is, the op would read it as (B, Skv) key padding)."""
+    model = eager_attention(mask=_sliding_window())
+    checked = check_rewrite(model, random_feeds(model, int(rng.integers(1 << 30))), ort_library, sites=1)
+    assert "Unsqueeze" in [n.op_type for n in checked.model.graph.node]
     assert const  # keep helper import used
