@@ -71,16 +71,16 @@ def make_qkv(
     return tuple(from_bnsh(x.astype(dtype), layout) for x in (q, k, v))  # type: ignore[return-value]
 
 
-def gpu_effective_attrs(attrs: dict, arch: int, masked: bool = False) -> dict:
+def gpu_effective_attrs(attrs: dict, arch: int) -> dict:
     """The attributes a CUDA call with `attrs` really computes on a device of compute capability `arch`
     (e.g. 90), following the contract's GPU rules (docs/OP_CONTRACT.md, "The GPU"): `auto` takes the Hopper
-    path on sm_90 when it can (FP8 P~.V, no smooth_q, no mask inputs), which runs int4 as int8; the sm80 path
+    path on sm_90 when it can (FP8 P~.V, no smooth_q; masks included), which runs int4 as int8; the sm80 path
     (and `auto` below sm_89 or on Hopper when the Hopper path refuses) runs FP8 P~.V as FP16.
     The `kernel` attribute is kept; tests compare the GPU against the CPU op or reference with these."""
     eff = dict(attrs)
     kernel = eff.get("kernel", "auto")
     fp8 = eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3"
-    hopper = kernel == "sm90" or (kernel == "auto" and arch == 90 and fp8 and not eff.get("smooth_q", 0) and not masked)
+    hopper = kernel == "sm90" or (kernel == "auto" and arch == 90 and fp8 and not eff.get("smooth_q", 0))
     if hopper:
         if eff.get("qk_quant") == "int4":
             eff["qk_quant"] = "int8"

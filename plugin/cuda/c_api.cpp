@@ -141,7 +141,7 @@ SAGE_C_EXPORT int sage_cuda_describe_v2_c(const SageCudaCall* call, const SageCu
   if (std::string err = to_params(call, masks, &p); !err.empty()) return report(err, text, text_len);
   if (sage::cuda::runs_on_sm90(p)) {
     if (std::string err = sm90_can_implement(p); !err.empty()) return report(err, text, text_len);
-    report("sm90 (Hopper TMA + wgmma kernel, plugin/cuda/sm90)", text, text_len);
+    report(sm90_describe(p), text, text_len);
     return 0;
   }
   sage::cuda::Plan plan;

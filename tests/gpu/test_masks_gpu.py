@@ -1,9 +1,10 @@
 """attn_mask, key_lengths and causal alignment (docs/OP_CONTRACT.md, "Masks") on the CUDA kernels.
 
-Every mask form and both causal alignments, on both kernel paths (sm80, sm89), against float attention with the
-same mask (cos >= 0.999) and against the NumPy reference of the contract (cos >= 0.9999). Fully masked rows give
-exactly 0, padding values never change the output, and key_lengths stay on the device (a captured CUDA graph
-follows new lengths). Every output is poisoned with NaN before the run. Structure follows tests/test_masks.py.
+Every mask form and both causal alignments, on every kernel path (sm80, sm89 and the Hopper sm90 kernel; a path
+the GPU cannot run is skipped with the reason printed), against float attention with the same mask (cos >= 0.999)
+and against the NumPy reference of the contract (cos >= 0.9999). Fully masked rows give exactly 0, padding values
+never change the output, and key_lengths stay on the device (a captured CUDA graph follows new lengths). Every
+output is poisoned with NaN before the run. Structure follows tests/test_masks.py.
 """
 from __future__ import annotations
 
@@ -17,25 +18,32 @@ torch = pytest.importorskip("torch")
 from sage_export.metrics import fidelity  # noqa: E402
 from sage_export.numerics import round_to_dtype  # noqa: E402
 from sage_export.reference import float_attention, sage_attention_reference  # noqa: E402
-from sage_export.testing import make_qkv  # noqa: E402
+from sage_export.testing import gpu_effective_attrs, make_qkv  # noqa: E402
 
 B, HQ, HKV, D = 3, 4, 2, 64
-KERNELS = ("sm80", "sm89")
+KERNELS = ("sm80", "sm89", "sm90")
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 COS_VS_REFERENCE = 0.9999
 COS_VS_FLOAT = 0.999
 
 
+def _skip(reason: str) -> None:
+    print(f"skipped: {reason}")
+    pytest.skip(reason)
+
+
 def _need_path(kernel: str, arch: int) -> None:
     if kernel == "sm89" and arch < 89:
-        pytest.skip("the sm89 path needs sm_89+")
+        _skip(f"the sm89 path needs sm_89+; this GPU is sm_{arch}")
+    if kernel == "sm90" and arch != 90:
+        _skip(f"the sm90 (Hopper) path needs an sm_90 GPU; this GPU is sm_{arch}")
 
 
-def _reference_attrs(attrs: dict, kernel: str) -> dict:
-    """What the path computes: fp8 P~.V on the sm80 path runs fp16 (contract, GPU section)."""
-    eff = dict(attrs)
-    if kernel == "sm80" and eff.get("pv_dtype", "fp8_e4m3") == "fp8_e4m3":
-        eff["pv_dtype"] = "fp16"
+def _reference_attrs(attrs: dict, kernel: str, arch: int = 90) -> dict:
+    """What the path computes (contract, GPU section): fp8 P~.V on the sm80 path runs fp16; the sm90 path runs
+    int4 as int8 (and pv_accum fp16 with an fp32 accumulator, keeping the fp16 configuration's V codes)."""
+    eff = gpu_effective_attrs({**attrs, "kernel": kernel}, arch)
+    eff.pop("kernel")
     return eff
 
 
@@ -142,9 +150,23 @@ ATTRS = [
 ]
 
 
-@pytest.mark.parametrize("attrs", ATTRS, ids=lambda a: "-".join(f"{k}={v}" for k, v in a.items()))
+# The Hopper path runs FP8 P~.V without smooth_q only (it refuses the others): its own combinations.
+ATTRS_SM90 = [
+    {"qk_quant": "int4"},
+    {"qk_granularity": "per_block", "pv_accum": "fp16"},
+    {"qk_granularity": "per_warp", "smooth_k": 0},
+    {"is_causal": 1, "causal_alignment": "bottom_right"},
+    {"is_causal": 1, "causal_alignment": "top_left", "qk_granularity": "per_warp"},
+]
+KERNEL_ATTRS = [(k, a) for k in KERNELS for a in (ATTRS_SM90 if k == "sm90" else ATTRS)]
+
+
+def _attrs_id(a: dict) -> str:
+    return "-".join(f"{k}={v}" for k, v in a.items())
+
+
+@pytest.mark.parametrize("kernel,attrs", KERNEL_ATTRS, ids=[f"{k}-{_attrs_id(a)}" for k, a in KERNEL_ATTRS])
 @pytest.mark.parametrize("head_dim", [64, 128])
-@pytest.mark.parametrize("kernel", KERNELS)
 def test_attributes_with_masks(cuda_api, device_arch, rng, kernel, head_dim, attrs):
     _need_path(kernel, device_arch)
     q, k, v = make_qkv(rng, batch=B, q_heads=HQ, kv_heads=HKV, q_len=100, kv_len=160, head_dim=head_dim,
@@ -153,6 +175,43 @@ def test_attributes_with_masks(cuda_api, device_arch, rng, kernel, head_dim, att
     for name in ("bool_key_padding_with_holes_and_lengths", "additive_f32_bhsk_with_neg_inf", "key_lengths_int32"):
         attn_mask, lengths, mask_dtype = forms[name]
         compare(cuda_api, kernel, q, k, v, "float16", attn_mask, lengths, mask_dtype, cos_float=None, **attrs)
+
+
+def causal_mask_forms(rng, sq, skv):
+    """(name, attn_mask, key_lengths, mask_dtype): masks combined with causal masking. Lengths include 0 and values
+    past Skv (clamped); the holes mask has a batch without any valid key; the general masks broadcast over heads
+    (bool) or batches (additive fp16)."""
+    lengths = rng.integers(1, skv + 1, size=B)
+    lengths[0], lengths[1] = skv + 7, 0
+    holes = rng.random((B, skv)) > 0.3
+    holes[2] = False
+    general = rng.random((B, 1, sq, skv)) > 0.3
+    additive = np.where(rng.random((1, HQ, sq, skv)) > 0.2, rng.standard_normal((1, HQ, sq, skv)), -np.inf)
+    return [
+        ("key_lengths_int64_with_0_and_past_skv", None, lengths.astype(np.int64), None),
+        ("bool_key_padding_with_holes_and_empty_batch", holes, None, None),
+        ("bool_key_padding_with_holes_and_lengths", holes, lengths.astype(np.int32), None),
+        ("bool_general_b1sk_and_lengths", general, lengths.astype(np.int32), None),
+        ("additive_f16_1hsk", additive.astype(np.float16), None, None),
+    ]
+
+
+@pytest.mark.parametrize("form", range(5))
+@pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
+@pytest.mark.parametrize("sq,skv,head_dim", [(70, 300, 64), (300, 70, 128), (200, 1100, 128), (130, 257, 64)])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_causal_with_masks(cuda_api, device_arch, rng, kernel, sq, skv, head_dim, alignment, form):
+    """Causal masking of either alignment with Sq != Skv on top of every mask family (bottom_right aligns on
+    L_b = key_lengths[b], not on a key-padding mask's end), over several KV pipeline stages (Skv = 1100)."""
+    _need_path(kernel, device_arch)
+    q, k, v = make_qkv(rng, batch=B, q_heads=HQ, kv_heads=HKV, q_len=sq, kv_len=skv, head_dim=head_dim)
+    _, attn_mask, lengths, mask_dtype = causal_mask_forms(rng, sq, skv)[form]
+    out, _ = compare(cuda_api, kernel, q, k, v, "bfloat16", attn_mask, lengths, mask_dtype, is_causal=1,
+                     causal_alignment=alignment)
+    if lengths is not None:
+        np.testing.assert_array_equal(out[1], 0.0)  # key_lengths[1] = 0: no key at all
+    if attn_mask is not None and attn_mask.ndim == 2 and lengths is None:
+        np.testing.assert_array_equal(out[2], 0.0)  # batch 2 of the holes mask has no valid key
 
 
 @pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
@@ -222,7 +281,9 @@ def test_padding_values_do_not_matter(cuda_api, device_arch, rng, kernel, pv_dty
     lengths = np.array([300, 130, 9], dtype=np.int64)
     pad = np.arange(300)[None, :] < lengths[:, None]
     holes = pad & (rng.random((B, 300)) > 0.3)
-    attrs = {"kernel": kernel, "pv_dtype": pv_dtype, "smooth_q": 1}
+    if kernel == "sm90" and pv_dtype == "fp16":
+        _skip("the sm90 path runs fp8_e4m3 P~.V only (fp16 P~.V is refused)")
+    attrs = {"kernel": kernel, "pv_dtype": pv_dtype, "smooth_q": 0 if kernel == "sm90" else 1}
     for form in ({"key_lengths": lengths}, {"attn_mask": pad}, {"attn_mask": holes}):
         valid = form.get("attn_mask", pad)
         base, _ = run_gpu(cuda_api, q, k, v, **form, **attrs)
@@ -271,13 +332,17 @@ def test_odd_lengths_and_broadcast_views(cuda_api, device_arch, rng, kernel):
     np.testing.assert_array_equal(out.float().cpu().numpy(), direct)
 
 
-def test_key_lengths_stay_on_the_device(cuda_api, device_arch, rng):
+@pytest.mark.parametrize("kernel", ["auto", "sm90"])
+def test_key_lengths_stay_on_the_device(cuda_api, device_arch, rng, kernel):
     """A captured CUDA graph replays with new key_lengths written into the same device tensor: the runner never
     reads them on the host."""
+    if kernel != "auto":
+        _need_path(kernel, device_arch)
     q, k, v = make_qkv(rng, batch=B, q_heads=HQ, kv_heads=HKV, q_len=100, kv_len=300, head_dim=128)
     (qt, qf), (kt, kf), (vt, vf) = (_device(x, "float16") for x in (q, k, v))
     lengths = torch.tensor([300, 200, 100], dtype=torch.int32, device="cuda")
-    call = cuda_api.CudaAttentionCall(qt, kt, vt, key_lengths=lengths, is_causal=1, causal_alignment="bottom_right")
+    call = cuda_api.CudaAttentionCall(qt, kt, vt, key_lengths=lengths, is_causal=1, causal_alignment="bottom_right",
+                                      kernel=kernel)
     assert "key_lengths" in call.describe()
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -294,8 +359,7 @@ def test_key_lengths_stay_on_the_device(cuda_api, device_arch, rng):
         torch.cuda.synchronize()
         ref = sage_attention_reference(qf, kf, vf, key_lengths=np.array(new, dtype=np.int32), is_causal=1,
                                        causal_alignment="bottom_right",
-                                       **_reference_attrs({}, "sm80" if device_arch < 89 or device_arch >= 90
-                                                          else "sm89"))
+                                       **_reference_attrs({}, kernel, device_arch))
         fid = fidelity(call.out.float().cpu().numpy(), round_to_dtype(ref, "float16"))
         assert fid.cos >= COS_VS_REFERENCE, f"lengths {new}: {fid}"
 

@@ -17,7 +17,9 @@ flags=(-O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Xcompiler=-fPIC,-fv
 if [[ "${SAGE_SM90_PTXAS_VERBOSE:-0}" == 1 ]]; then flags+=(-Xptxas=-v); fi
 # shellcheck disable=SC2206
 if [[ -n "${SAGE_SM90_DEFINES:-}" ]]; then flags+=(${SAGE_SM90_DEFINES}); fi
-srcs=("$here"/host/*.cpp "$here"/kernels/*.cu)
+# The key-validity pass of bool key-padding masks is shared with the portable path (in CMake it comes with
+# sage_cuda, see sources.cmake).
+srcs=("$here"/host/*.cpp "$here"/kernels/*.cu "$root"/plugin/cuda/preprocess/key_validity.cu)
 printf '%s\n' "${srcs[@]}" | xargs -P "$jobs" -I{} sh -c \
   'f="{}"; o="'"$out"'/obj/$(basename "$f").o"; '"$nvcc"' '"${flags[*]}"' -c "$f" -o "$o"'
 "$nvcc" -shared -gencode=arch=compute_90a,code=sm_90a "$out"/obj/*.o -o "$out/libsage_sm90.so" -lcudart_static

@@ -17,5 +17,9 @@ size_t sm90_workspace_bytes(const sage::AttentionParams& p);
 // allowed values). Host-only queries of the device's attributes; no device work.
 std::string sm90_can_implement(const sage::AttentionParams& p);
 
-// Runs p on the sm90 path: two quantization launches and the attention kernel. "" on success.
+// One line naming the path and the mask handling of `p` (for describe()).
+std::string sm90_describe(const sage::AttentionParams& p);
+
+// Runs p on the sm90 path: two quantization launches (after the key-validity pass for a bool key-padding mask)
+// and the attention kernel. "" on success.
 std::string run_sm90_attention(const sage::AttentionParams& p, void* workspace, size_t bytes, cudaStream_t stream);

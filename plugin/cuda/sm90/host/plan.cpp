@@ -35,6 +35,9 @@ Plan make_plan(const AttentionParams& p) {
   plan.kv_len16 = static_cast<int>(ceil_div(s.kv_len, 16) * 16);
   plan.q_groups = q_groups(s.q_len, gran);
   plan.k_groups = k_groups(s.kv_len, gran);
+  plan.key_padding = p.mask.kind == MaskDesc::Kind::kBool && p.mask.key_padding;
+  plan.general_mask = p.mask.kind != MaskDesc::Kind::kNone && !plan.key_padding;
+  plan.key_tiles = static_cast<int>(ceil_div(s.kv_len, kBlockK));
 
   size_t at = 0;
   auto take = [&at](size_t bytes) {
@@ -52,6 +55,10 @@ Plan make_plan(const AttentionParams& p) {
   plan.v_scale = take(bk * dp * sizeof(float));
   plan.part_ksum = take(bk * static_cast<size_t>(plan.stat_chunks) * dp * sizeof(float));
   plan.part_vmax = take(bk * static_cast<size_t>(plan.stat_chunks) * dp * sizeof(float));
+  if (plan.key_padding) {
+    plan.key_bits = take(static_cast<size_t>(s.batch) * plan.key_tiles * sizeof(uint64_t));
+    plan.key_stats = take(static_cast<size_t>(s.batch) * 2 * sizeof(int32_t));
+  }
   plan.total = at;
   return plan;
 }

@@ -18,8 +18,14 @@ struct Plan {
   int kv_len16 = 0;         // V^T row pitch
   int64_t q_groups = 0;
   int64_t k_groups = 0;
+  // Masks (docs/OP_CONTRACT.md "Masks"): a bool key-padding attn_mask takes the key-validity pass
+  // (plugin/cuda/preprocess/key_validity.cu), whose bits and stats live in the workspace.
+  bool key_padding = false;  // bool attn_mask that depends on (batch, key) only
+  bool general_mask = false; // any other attn_mask (bool 4-D, additive)
+  int key_tiles = 0;         // ceil(Skv / 64): 64-bit key words per batch
   // Byte offsets into the workspace (each 256-aligned) and the total.
   size_t q8 = 0, k8 = 0, v8t = 0, q_scale = 0, k_scale = 0, v_scale = 0, part_ksum = 0, part_vmax = 0;
+  size_t key_bits = 0, key_stats = 0;  // key_padding: [B][key_tiles] uint64, [B][2] int32
   size_t total = 0;
 };
 

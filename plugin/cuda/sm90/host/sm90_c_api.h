@@ -3,7 +3,8 @@
 // channel stride being 1; enums as the schema's integer values (op_schema.gen.h):
 //   dtype: 0 float32, 1 float16, 2 bfloat16;  qk_quant: 0 int8, 1 int4;
 //   qk_granularity: 0 per_thread, 1 per_warp, 2 per_block;  pv_dtype: 0 fp8_e4m3, 1 fp16;  pv_accum: 0 fp32, 1 fp16;
-//   causal_alignment: 0 top_left, 1 bottom_right. No attn_mask / key_lengths on this path.
+//   causal_alignment: 0 top_left, 1 bottom_right. No attn_mask / key_lengths here: the path runs them, and they
+//   are tested through the whole-op C API (plugin/cuda/c_api.h, tests/gpu/test_masks_gpu.py with kernel "sm90").
 // strides[12] = q (batch, head, token), k (...), v (...), out (...).
 // Functions returning int give 0 on success, else 1 with a message in err (NUL-terminated, truncated).
 #pragma once

@@ -1,4 +1,5 @@
-// Host orchestration of the sm_90a path: validation, workspace carving, tensor maps, three launches.
+// Host orchestration of the sm_90a path: validation, workspace carving, tensor maps, three launches (four with a
+// bool key-padding mask: the shared key-validity pass, plugin/cuda/preprocess/key_validity.cu, runs first).
 #include "../sm90_entry.h"
 
 #include <cuda.h>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "../../preprocess/preprocess.h"
 #include "launch.h"
 #include "phases.h"
 #include "plan.h"
@@ -40,6 +42,35 @@ std::string cuda_error(const char* what, cudaError_t e) {
   return std::string("sm90 ") + what + " launch failed: " + cudaGetErrorString(e);
 }
 
+// attn_mask as the shape resolver (plugin/core/shape.cpp) or the C API builds it; "" or what is wrong.
+std::string check_mask(const MaskDesc& m) {
+  if (m.kind == MaskDesc::Kind::kNone) return {};
+  if (m.kind != MaskDesc::Kind::kBool && m.kind != MaskDesc::Kind::kAdditive) {
+    return "kernel 'sm90': attn_mask has an unknown kind (allowed: bool, additive)";
+  }
+  if (m.kind == MaskDesc::Kind::kAdditive && m.dtype != DType::kFloat32 && m.dtype != DType::kFloat16 &&
+      m.dtype != DType::kBFloat16) {
+    return "kernel 'sm90': an additive attn_mask must be float32, float16 or bfloat16";
+  }
+  if (m.stride_b < 0 || m.stride_h < 0 || m.stride_q < 0) return "kernel 'sm90': attn_mask strides must be >= 0";
+  return {};
+}
+
+// Valid keys per batch as the kernels read them (key_lengths stay on the device; a key-padding mask's bits and
+// stats are written into the workspace by the key-validity pass).
+cuda::KeyValidity key_validity(const AttentionParams& p, const Plan& plan, uint8_t* ws) {
+  cuda::KeyValidity keys;
+  keys.lengths = p.key_lengths.data;
+  keys.lengths_i64 = p.key_lengths.is_int64;
+  keys.kv_len = static_cast<int>(p.shape.kv_len);
+  keys.tiles = plan.key_tiles;
+  if (plan.key_padding) {
+    keys.bits = reinterpret_cast<const uint64_t*>(ws + plan.key_bits);
+    keys.stats = reinterpret_cast<const int32_t*>(ws + plan.key_stats);
+  }
+  return keys;
+}
+
 }  // namespace
 }  // namespace sage::sm90
 
@@ -60,13 +91,7 @@ std::string sm90_can_implement(const sage::AttentionParams& p) {
   if (p.attrs.smooth_q != 0) {
     return "kernel 'sm90' does not implement smooth_q (allowed: 0); smooth_q=1 needs kernel 'sm80' or 'sm89'";
   }
-  if (p.mask.kind != MaskDesc::Kind::kNone) {
-    return "kernel 'sm90' does not support the attn_mask input yet (allowed: no attn_mask); use kernel 'sm80' or 'sm89'";
-  }
-  if (p.key_lengths.data != nullptr) {
-    return "kernel 'sm90' does not support the key_lengths input yet (allowed: no key_lengths); use kernel 'sm80' or "
-           "'sm89'";
-  }
+  if (std::string err = sage::sm90::check_mask(p.mask); !err.empty()) return err;
   if (s.q_heads < 1 || s.kv_heads < 1 || s.q_heads % s.kv_heads != 0) {
     return "kernel 'sm90' needs q_heads to be a positive multiple of kv_heads";
   }
@@ -94,6 +119,15 @@ std::string sm90_can_implement(const sage::AttentionParams& p) {
   return {};
 }
 
+std::string sm90_describe(const sage::AttentionParams& p) {
+  const sage::sm90::Plan plan = sage::sm90::make_plan(p);
+  std::string d = "sm90 (Hopper TMA + wgmma kernel, plugin/cuda/sm90)";
+  if (p.key_lengths.data != nullptr) d += ", key_lengths";
+  if (plan.key_padding) d += ", key-padding mask (masked kernel: key bits per KV block)";
+  if (plan.general_mask) d += ", general attn_mask (masked kernel: read per KV block)";
+  return d;
+}
+
 std::string run_sm90_attention(const sage::AttentionParams& p, void* workspace, size_t bytes, cudaStream_t stream) {
   return sage::sm90::run_sm90_phases(p, workspace, bytes, stream, true, true);
 }
@@ -104,9 +138,10 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   const AttentionShape& s = p.shape;
   if (s.q_len == 0) return {};
   if (s.head_dim < 1 || s.head_dim > 128 || p.attrs.pv_dtype != schema::PvDtype::kFp8E4m3 || p.attrs.smooth_q != 0 ||
-      p.mask.kind != MaskDesc::Kind::kNone || p.key_lengths.data != nullptr) {
+      !check_mask(p.mask).empty()) {
     return sm90_can_implement(p);
   }
+  if (p.mask.kind != MaskDesc::Kind::kNone && p.mask.data == nullptr) return "sm90: null attn_mask";
   const Plan plan = make_plan(p);
   if (workspace == nullptr || bytes < plan.total) {
     return "sm90: workspace of " + std::to_string(bytes) + " bytes is smaller than the " + std::to_string(plan.total) +
@@ -169,6 +204,7 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   pp.v_scale = reinterpret_cast<float*>(ws + plan.v_scale);
   pp.part_ksum = reinterpret_cast<float*>(ws + plan.part_ksum);
   pp.part_vmax = reinterpret_cast<float*>(ws + plan.part_vmax);
+  const cuda::KeyValidity keys = key_validity(p, plan, ws);
 
   AttnTensorMaps maps{};
   const auto swz_qk = dp == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B;
@@ -209,15 +245,53 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
                   p.out_strides.head % 2 == 0 && p.out_strides.token % 2 == 0)
                      ? 1
                      : 0;
+  // Masks (kernels/attention_masked.cuh): the masked kernels recompute kv_len and, bottom_right, the causal
+  // offset per batch from `keys`; a general mask is read per block.
+  AttnMaskParams mp{};
+  mp.causal_bottom_right = p.attrs.causal_alignment == schema::CausalAlignment::kBottomRight ? 1 : 0;
+  mp.keys = keys;
+  if (plan.general_mask) {
+    const MaskDesc& m = p.mask;
+    const bool is_bool = m.kind == MaskDesc::Kind::kBool;
+    mp.mask = m.data;
+    mp.mask_type = static_cast<int>(is_bool                         ? MaskType::kBool
+                                    : m.dtype == DType::kFloat32    ? MaskType::kFloat32
+                                    : m.dtype == DType::kFloat16    ? MaskType::kFloat16
+                                                                    : MaskType::kBFloat16);
+    const int64_t mes = is_bool ? 1 : element_size(m.dtype);
+    mp.mask_pairs = (reinterpret_cast<uintptr_t>(m.data) % (2 * mes) == 0 && m.stride_b % 2 == 0 &&
+                     m.stride_h % 2 == 0 && m.stride_q % 2 == 0)
+                        ? 1
+                        : 0;
+    mp.mask_stride_b = m.stride_b;
+    mp.mask_stride_h = m.stride_h;
+    mp.mask_stride_q = m.stride_q;
+  }
 
   if (quantize) {
-    const cudaError_t e = launch_prepass(pp, p.dtype, dp, stream);
+    if (plan.key_padding) {  // first: the K/V passes and the attention kernel read its bits and stats
+      const cudaError_t e = cuda::launch_key_bits(p.mask.data, p.mask.stride_b, keys, pp.batch,
+                                                  reinterpret_cast<uint64_t*>(ws + plan.key_bits),
+                                                  reinterpret_cast<int32_t*>(ws + plan.key_stats), stream);
+      if (e != cudaSuccess) return cuda_error("key-padding mask bits", e);
+    }
+    const cudaError_t e = keys.any() ? launch_prepass_keys(pp, keys, p.dtype, dp, stream)
+                                     : launch_prepass(pp, p.dtype, dp, stream);
     if (e != cudaSuccess) return cuda_error("quantization", e);
   }
   if (!attend) return {};
   const bool causal = p.attrs.is_causal != 0;
-  const cudaError_t e = dp == 64 ? launch_attention_hd64(maps, ap, p.dtype, causal, pp.batch, stream)
-                                 : launch_attention_hd128(maps, ap, p.dtype, causal, pp.batch, stream);
+  cudaError_t e;
+  if (plan.general_mask) {
+    e = dp == 64 ? launch_attention_mask_hd64(maps, ap, mp, p.dtype, causal, pp.batch, stream)
+                 : launch_attention_mask_hd128(maps, ap, mp, p.dtype, causal, pp.batch, stream);
+  } else if (mp.keys.any()) {
+    e = dp == 64 ? launch_attention_keys_hd64(maps, ap, mp, p.dtype, causal, pp.batch, stream)
+                 : launch_attention_keys_hd128(maps, ap, mp, p.dtype, causal, pp.batch, stream);
+  } else {
+    e = dp == 64 ? launch_attention_hd64(maps, ap, p.dtype, causal, pp.batch, stream)
+                 : launch_attention_hd128(maps, ap, p.dtype, causal, pp.batch, stream);
+  }
   if (e != cudaSuccess) return cuda_error("attention", e);
   return {};
 }

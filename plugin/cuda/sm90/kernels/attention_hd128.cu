@@ -1,4 +1,4 @@
-// Attention kernels for head dims 65..128 (padded to 128): 3 output types x causal / not.
+// Attention kernels for head dims 65..128 (padded to 128), no mask inputs: 3 output types x causal / not.
 #include "attention_launch.cuh"
 
 namespace sage::sm90 {

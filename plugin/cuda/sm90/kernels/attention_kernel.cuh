@@ -10,6 +10,8 @@
 //     software-pipelined (consume()): the softmax of block b+1 overlaps the P~.V of block b.
 //   The consumers' "empty" arrivals (one per warp) let the producer refill a stage.
 // One CTA per (128-query tile, q head, batch); causal grids visit the longest tiles of each head first.
+// The masked kernels (key_lengths, attn_mask) run the same CTA on their batch's key range, with the mask's
+// softmax for the blocks it touches (attention_masked.cuh, mask_softmax.cuh).
 #pragma once
 #include <cuda.h>
 
@@ -20,6 +22,7 @@
 #include "../device/wgmma_ops.cuh"
 #include "epilogue.cuh"
 #include "kernel_params.h"
+#include "mask_softmax.cuh"
 #include "quant_groups.h"
 #include "softmax.cuh"
 #include "traits.h"
@@ -78,10 +81,12 @@ __device__ __forceinline__ void rescale_accumulate(float (&o)[kN], const float (
 //   O = alpha(b) * O + R ; P~ <- P~ next
 //
 // Blocks are the contract's 64-key blocks; a pipeline stage holds two of them (128 keys), and a stage is
-// released to the producer once its last block has been read.
-template <class Tr, typename OutT, bool kCausal>
-__device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKernelParams& p, int cwg, int qt, int b,
-                                        int h, int bh, int bhk, int cta_blocks) {
+// released to the producer once its last block has been read. Masked kernels (kMask, mp: their mask inputs;
+// null for the unmasked ones) see their batch's p.kv_len / p.causal_offset (batch_view) and hand the blocks
+// their mask touches to BlockMasks.
+template <class Tr, typename OutT, bool kCausal, MaskKind kMask = MaskKind::kNone>
+__device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKernelParams& p, const AttnMaskParams* mp,
+                                        int cwg, int qt, int b, int h, int bh, int bhk, int cta_blocks) {
   constexpr int kD = Tr::kHeadDim;
   const int tw = threadIdx.x - 128 * (cwg + 1);
   const int warp = tw >> 5;
@@ -99,6 +104,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   // Rows r0 and r0 + 8 share their Q group under every granularity (same 32-row slice, same i % 8).
   const float qs = row0 < p.q_len ? p.q_scale[static_cast<int64_t>(bh) * p.q_groups + q_group_of(row0, gran)] : 0.f;
   const float* ks_head = p.k_scale + static_cast<int64_t>(bhk) * p.k_groups;
+  BlockMasks<kMask, kD> masks(p, mp, b, h, row0);  // nothing for the unmasked kernels
 
   float o[Tr::kAccRegs];
   float r_acc[Tr::kAccRegs];
@@ -150,6 +156,10 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     ks_next = k_scale_of(blk + 1);
     const bool masked = key0 + 64 > p.kv_len || (kCausal && key0 + 63 > wg_first_row + row_key_shift);
     // The causal test compares keys with row + offset: pass the rows shifted.
+    if (masks.template softmax<kCausal>(blk, n_blocks, s, sc, st, alpha, pf, key0 + 2 * t, row0 + row_key_shift,
+                                        p.kv_len)) {
+      return;
+    }
     if (masked) {
       softmax_block<true, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0 + row_key_shift, p.kv_len);
     } else {
@@ -217,11 +227,12 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
 }
 
-template <int kHeadDim, typename OutT, bool kCausal>
-__global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
-    sage_sm90_attention_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
-                               const __grid_constant__ CUtensorMap tm_v, const AttnKernelParams p) {
-#if SAGE_SM90_DEVICE
+// One CTA: barriers, then the producer and consumer roles. p.kv_len and p.causal_offset are the CTA's batch's
+// (the masked kernel passes batch_view(p, m, b) and its mask inputs mp): the producer loads exactly the tiles
+// the consumers wait for.
+template <int kHeadDim, typename OutT, bool kCausal, MaskKind kMask>
+__device__ __forceinline__ void attention_cta(const CUtensorMap* tm_q, const CUtensorMap* tm_k, const CUtensorMap* tm_v,
+                                              const AttnKernelParams& p, const AttnMaskParams* mp) {
   using Tr = AttnTraits<kHeadDim>;
   AttnSharedStorage<Tr>& ss = shared_storage<Tr>();
   // Causal: the tile with the most keys first, so that short tiles fill the tail of the grid.
@@ -251,11 +262,19 @@ __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
 
   if (wg == 0) {
     setmaxnreg_dec<Tr::kProducerRegs>();
-    if (threadIdx.x == 0) produce<Tr>(ss, &tm_q, &tm_k, &tm_v, qt, bh, bhk, n_tiles);
+    if (threadIdx.x == 0) produce<Tr>(ss, tm_q, tm_k, tm_v, qt, bh, bhk, n_tiles);
   } else {
     setmaxnreg_inc<Tr::kConsumerRegs>();
-    consume<Tr, OutT, kCausal>(ss, p, wg - 1, qt, b, h, bh, bhk, n_blocks);
+    consume<Tr, OutT, kCausal, kMask>(ss, p, mp, wg - 1, qt, b, h, bh, bhk, n_blocks);
   }
+}
+
+template <int kHeadDim, typename OutT, bool kCausal>
+__global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
+    sage_sm90_attention_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
+                               const __grid_constant__ CUtensorMap tm_v, const AttnKernelParams p) {
+#if SAGE_SM90_DEVICE
+  attention_cta<kHeadDim, OutT, kCausal, MaskKind::kNone>(&tm_q, &tm_k, &tm_v, p, nullptr);
 #else
   (void)tm_q; (void)tm_k; (void)tm_v; (void)p;
 #endif

@@ -1,6 +1,8 @@
-// Plain argument structs of the sm_90a kernels (no framework or CUDA types), filled by sm90_entry.cu.
+// Plain argument structs of the sm_90a kernels (no framework or CUDA types), filled by sm90_entry.cpp.
 #pragma once
 #include <cstdint>
+
+#include "../../common/key_validity.h"
 
 namespace sage::sm90 {
 
@@ -22,6 +24,21 @@ struct AttnKernelParams {
                                 // (0 top_left, Skv - Sq bottom_right)
   int out_pairs;                // 1: two adjacent output elements may be stored as one 2-vector
 };
+
+// The mask inputs, a second argument of the masked kernels only (kernels/attention_masked.cuh; the unmasked
+// kernels' AttnKernelParams stays as small as it was, which keeps their code unchanged). Their kernel entry
+// rewrites AttnKernelParams::kv_len and causal_offset per batch (batch_view) before anything else reads them.
+struct AttnMaskParams {
+  int causal_bottom_right;       // 1: the diagonal sits at L_b - Sq, L_b = the clamped key_lengths[b] (or Skv)
+  sage::cuda::KeyValidity keys;  // key_lengths (clamped on the device) and a key-padding mask's bits and stats
+  const void* mask;              // a general attn_mask (bool, not key padding, or additive), or null
+  int mask_type;                 // MaskType of a general mask
+  int mask_pairs;                // 1: the mask elements of keys 2t, 2t+1 load as one aligned pair
+  int64_t mask_stride_b, mask_stride_h, mask_stride_q;  // elements; 0 for broadcast dimensions
+};
+
+// Element type of a general attn_mask (AttnMaskParams::mask_type).
+enum class MaskType : int { kBool = 0, kFloat32 = 1, kFloat16 = 2, kBFloat16 = 3 };
 
 struct PrepassParams {
   const void* q;

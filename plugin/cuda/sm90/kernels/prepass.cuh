@@ -10,6 +10,13 @@
 //     every 16-group permuted (0,1,8,9,2,3,10,11,4,5,12,13,6,7,14,15) so that the P~ registers of the
 //     Q.K^T accumulator are already the A operand of the P~.V wgmma (softmax.cuh).
 //
+// kKeys (key_lengths and/or a bool key-padding mask, docs/OP_CONTRACT.md "Masks"; the *_keys_kernel entries,
+// which take the KeyValidity as a second argument): the K/V passes see only the batch's valid keys. Invalid keys are left out of the K sums and the V amax (k-bar
+// divides by the valid-key count, 0 when there is none), are quantized as zero K rows outside the group amax
+// and zero V codes, and nothing at or past the batch's end (last valid key + 1) is read. 128-key tiles that
+// start at or past the end are skipped (the attention kernel never loads them), except tile 0, which writes
+// deltaV. Every tile the attention kernel may load is written whole, so its K and V^T codes are finite.
+//
 // Every rounding is the contract's (docs/OP_CONTRACT.md §3, §6): IEEE divisions and products, round half
 // away from zero for the integers, __nv_cvt_float_to_fp8(satfinite, e4m3) for V. Group membership comes
 // from sage/quant_groups.h, shared with the CPU kernel.
@@ -20,6 +27,7 @@
 
 #include <cstdint>
 
+#include "../../common/key_validity.h"
 #include "kernel_params.h"
 #include "quant_groups.h"
 
@@ -96,20 +104,23 @@ struct RowTile {
   static constexpr int kRows = 32 / kLanes;                       // rows per step
   static constexpr int kSteps = 32 / kRows;
   static_assert(kLanes <= 32 && 32 % kLanes == 0, "a row spans a power-of-two lane group");
+  static_assert(kSteps <= 32, "one bit per step in a row mask");
 
   uint4 raw[kSteps];
 
   __device__ __forceinline__ static int row_of(int step, int lane) { return step * kRows + lane / kLanes; }
   __device__ __forceinline__ static int chan_of(int lane) { return (lane % kLanes) * kVec; }
 
-  // base: the warp's first token row; rows >= valid_rows and channels >= d read as 0.
-  __device__ __forceinline__ void load(const T* base, int64_t token_stride, int valid_rows, int d, bool vec, int lane) {
+  // base: the warp's first token row; rows >= valid_rows, rows of steps whose bit in row_ok is clear (invalid
+  // keys: not read) and channels >= d read as 0.
+  __device__ __forceinline__ void load(const T* base, int64_t token_stride, int valid_rows, int d, bool vec, int lane,
+                                       uint32_t row_ok = ~0u) {
     const int c0 = chan_of(lane);
 #pragma unroll
     for (int st = 0; st < kSteps; ++st) {
       const int r = row_of(st, lane);
       raw[st] = make_uint4(0, 0, 0, 0);
-      if (r < valid_rows) {
+      if (r < valid_rows && ((row_ok >> st) & 1u)) {
         const T* src = base + r * token_stride + c0;
         if (vec && c0 + kVec <= d) {
           raw[st] = __ldg(reinterpret_cast<const uint4*>(src));
@@ -237,8 +248,8 @@ __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk)
 }
 
 // ---- pass 1, role stats: per-channel partial K sums and V amax of one chunk of one kv head -------------
-template <typename T, int kHD>
-__device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, int blk) {
+template <typename T, int kHD, bool kKeys>
+__device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, const cuda::KeyValidity& keys, int blk) {
   constexpr int kLanesPerRow = kPrepassThreads / kStatSlots;  // 16
   constexpr int kCh = kHD / kLanesPerRow;                     // channels per thread
   __shared__ float s_ksum[kStatSlots][kHD];
@@ -250,7 +261,8 @@ __device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, int blk) 
   const int slot = threadIdx.x / kLanesPerRow;
   const int c0 = (threadIdx.x % kLanesPerRow) * kCh;
   const int j0 = chunk * p.stat_chunk_len;
-  const int j1 = min(p.kv_len, j0 + p.stat_chunk_len);
+  int j1 = min(p.kv_len, j0 + p.stat_chunk_len);
+  if constexpr (kKeys) j1 = min(j1, keys.end(b));  // nothing at or past the batch's last valid key is read
   const T* kbase = static_cast<const T*>(p.k) + b * p.k_batch_stride + g * p.k_head_stride;
   const T* vbase = static_cast<const T*>(p.v) + b * p.v_batch_stride + g * p.v_head_stride;
 
@@ -258,6 +270,9 @@ __device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, int blk) 
 #pragma unroll
   for (int c = 0; c < kCh; ++c) ks[c] = vm[c] = 0.f;
   for (int j = j0 + slot; j < j1; j += kStatSlots) {
+    if constexpr (kKeys) {
+      if (keys.bits != nullptr && !keys.valid(b, j)) continue;  // a hole of the key-padding mask
+    }
     float kx[kCh], vx[kCh];
     load_span<T, kCh>(kbase + j * p.k_token_stride, c0, p.head_dim, p.vec_k != 0, kx);
     load_span<T, kCh>(vbase + j * p.v_token_stride, c0, p.head_dim, p.vec_v != 0, vx);
@@ -287,13 +302,25 @@ __device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, int blk) 
   }
 }
 
-template <typename T, int kHD>
-__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_q_stats_kernel(const PrepassParams p) {
+template <typename T, int kHD, bool kKeys>
+__device__ __forceinline__ void q_stats_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
   if (static_cast<int>(blockIdx.x) < p.q_blocks) {
     quantize_q_tile<T, kHD>(p, blockIdx.x);
   } else {
-    kv_stats_chunk<T, kHD>(p, blockIdx.x - p.q_blocks);
+    kv_stats_chunk<T, kHD, kKeys>(p, keys, blockIdx.x - p.q_blocks);
   }
+}
+
+template <typename T, int kHD>
+__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_q_stats_kernel(const PrepassParams p) {
+  q_stats_cta<T, kHD, false>(p, cuda::KeyValidity{});
+}
+
+// key_lengths / key-padding mask: the stats CTAs see only the valid keys.
+template <typename T, int kHD>
+__global__ void __launch_bounds__(kPrepassThreads)
+    sm90_prepass_q_stats_keys_kernel(const PrepassParams p, const cuda::KeyValidity keys) {
+  q_stats_cta<T, kHD, true>(p, keys);
 }
 
 // Storage position of key k (0..15) inside its 16-group of V^T: the A-fragment of an m64k32 wgmma holds
@@ -305,8 +332,8 @@ __device__ __forceinline__ int v_position_in_group(int k) { return 4 * ((k & 7) 
 // by (c / 8) % 8 so that the byte stores of lanes holding neighbouring channel octets hit different banks.
 __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >> 3) & 7) << 4); }
 
-template <typename T, int kHD>
-__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
+template <typename T, int kHD, bool kKeys>
+__device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
   using Tile = RowTile<T, kHD>;
   __shared__ float s_mean[kHD];
   __shared__ float s_vinv[kHD];
@@ -324,14 +351,36 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
   const int first = tile * kPrepassTokens + 32 * warp;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
 
+  // kKeys: keys at or past key_end are not valid (nothing there is read); with a key-padding mask, row_ok has
+  // the bit of each step whose row is a valid key (a warp's 32 rows lie in one 64-key word of the bits). The
+  // unmasked passes keep their code exactly (every kKeys change is under `if constexpr`).
+  [[maybe_unused]] int key_end = p.kv_len;
+  [[maybe_unused]] uint32_t row_ok = ~0u;
+  if constexpr (kKeys) {
+    key_end = keys.end(b);
+    if (tile > 0 && tile * kPrepassTokens >= key_end) return;  // never loaded by the attention kernel
+    if (keys.bits != nullptr && first < key_end) {
+      const uint64_t word = keys.bits[static_cast<int64_t>(b) * keys.tiles + first / 64];
+      const uint32_t valid32 = static_cast<uint32_t>(word >> (first % 64));
+      row_ok = 0;
+#pragma unroll
+      for (int st = 0; st < Tile::kSteps; ++st) row_ok |= ((valid32 >> Tile::row_of(st, lane)) & 1u) << st;
+    }
+  }
+
   // Issue this tile's loads before reducing the partial statistics, to overlap their latency. 16-bit
   // inputs keep K and V in flight together; fp32 tiles are twice the registers, so V follows K.
   constexpr bool kEarlyV = sizeof(T) == 2;
   Tile krows, vrows;
   const T* kbase = static_cast<const T*>(p.k) + b * p.k_batch_stride + g * p.k_head_stride + first * p.k_token_stride;
   const T* vbase = static_cast<const T*>(p.v) + b * p.v_batch_stride + g * p.v_head_stride + first * p.v_token_stride;
-  krows.load(kbase, p.k_token_stride, p.kv_len - first, p.head_dim, p.vec_k != 0, lane);
-  if constexpr (kEarlyV) vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
+  if constexpr (kKeys) {
+    krows.load(kbase, p.k_token_stride, key_end - first, p.head_dim, p.vec_k != 0, lane, row_ok);
+    if constexpr (kEarlyV) vrows.load(vbase, p.v_token_stride, key_end - first, p.head_dim, p.vec_v != 0, lane, row_ok);
+  } else {
+    krows.load(kbase, p.k_token_stride, p.kv_len - first, p.head_dim, p.vec_k != 0, lane);
+    if constexpr (kEarlyV) vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
+  }
 
   if (tid < kHD) {
     float sum = 0.f, vmax = 0.f;
@@ -340,7 +389,12 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
       sum += p.part_ksum[at];
       vmax = fmaxf(vmax, p.part_vmax[at]);
     }
-    s_mean[tid] = p.smooth_k ? sum / static_cast<float>(p.kv_len) : 0.f;
+    if constexpr (kKeys) {  // the mean of the valid keys; 0 without any
+      const int n = keys.count(b);
+      s_mean[tid] = p.smooth_k && n > 0 ? sum / static_cast<float>(n) : 0.f;
+    } else {
+      s_mean[tid] = p.smooth_k ? sum / static_cast<float>(p.kv_len) : 0.f;
+    }
     s_vinv[tid] = vmax > 0.f ? p.v_range / vmax : 0.f;
     if (tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = vmax > 0.f ? vmax / p.v_range : 0.f;
   }
@@ -359,7 +413,9 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
   for (int st = 0; st < Tile::kSteps; ++st) {
     const int r = Tile::row_of(st, lane);
     float m = 0.f;
-    if (first + r < p.kv_len) {
+    bool valid = first + r < p.kv_len;
+    if constexpr (kKeys) valid = first + r < key_end && ((row_ok >> st) & 1u);  // invalid keys: outside the amax
+    if (valid) {
 #pragma unroll
       for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(krows.value(st, i) - mean[i]));
     }
@@ -408,11 +464,23 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
       float x[Tile::kVec];
 #pragma unroll
       for (int i = 0; i < Tile::kVec; ++i) x[i] = krows.value(st, i) - mean[i];
+      if constexpr (kKeys) {  // invalid keys: zero rows, not -mean
+        if (!(first + r < key_end && ((row_ok >> st) & 1u))) {
+#pragma unroll
+          for (int i = 0; i < Tile::kVec; ++i) x[i] = 0.f;
+        }
+      }
       store_code_piece<Tile::kVec>(p.k8 + (static_cast<int64_t>(bhk) * p.kv_len + first + r) * kHD + c0, x, inv, qmax);
     }
   }
-  if constexpr (!kEarlyV) vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
-  // V: e4m3 codes into the transposed, permuted tile (rows past kv_len were loaded as zeros).
+  if constexpr (!kEarlyV) {
+    if constexpr (kKeys) {
+      vrows.load(vbase, p.v_token_stride, key_end - first, p.head_dim, p.vec_v != 0, lane, row_ok);
+    } else {
+      vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
+    }
+  }
+  // V: e4m3 codes into the transposed, permuted tile (rows past kv_len and invalid keys were loaded as zeros).
 #pragma unroll
   for (int st = 0; st < Tile::kSteps; ++st) {
     const int rt = 32 * warp + Tile::row_of(st, lane);
@@ -434,6 +502,18 @@ __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const 
           *reinterpret_cast<const uint4*>(&s_vt[c][vt_swizzle(c, 16 * grp)]);
     }
   }
+}
+
+template <typename T, int kHD>
+__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
+  kv_cta<T, kHD, false>(p, cuda::KeyValidity{});
+}
+
+// key_lengths / key-padding mask: invalid keys become zero rows, tiles past the batch's end are skipped.
+template <typename T, int kHD>
+__global__ void __launch_bounds__(kPrepassThreads)
+    sm90_prepass_kv_keys_kernel(const PrepassParams p, const cuda::KeyValidity keys) {
+  kv_cta<T, kHD, true>(p, keys);
 }
 
 }  // namespace sage::sm90

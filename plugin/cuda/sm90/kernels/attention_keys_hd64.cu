@@ -1,0 +1,12 @@
+// Masked attention kernels for head dims 1..64 (padded to 64), key_lengths and bool key-padding masks
+// (attention_masked.cuh, MaskKind::kKeys): 3 output types x causal / not.
+#include "attention_masked.cuh"
+
+namespace sage::sm90 {
+
+cudaError_t launch_attention_keys_hd64(const AttnTensorMaps& maps, const AttnKernelParams& p, const AttnMaskParams& m,
+                                       DType dtype, bool causal, int batch, cudaStream_t stream) {
+  return launch_masked_for_dtype<64, MaskKind::kKeys>(maps, p, m, dtype, causal, batch, stream);
+}
+
+}  // namespace sage::sm90

@@ -1,0 +1,49 @@
+// Launch of both quantization passes (prepass.cuh) for every input type and padded head dim; included by
+// prepass.cu (kKeys = false) and prepass_keys.cu (kKeys = true) only.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "params.h"
+#include "prepass.cuh"
+
+namespace sage::sm90 {
+
+// kKeys: the passes that see only each batch's valid keys (`keys`; ignored otherwise).
+template <typename T, int kHD, bool kKeys>
+cudaError_t launch_prepass_typed(const PrepassParams& p, const cuda::KeyValidity& keys, cudaStream_t stream) {
+  const int pass1 = p.q_blocks + p.batch * p.kv_heads * p.stat_chunks;
+  if constexpr (kKeys) {
+    sm90_prepass_q_stats_keys_kernel<T, kHD><<<pass1, kPrepassThreads, 0, stream>>>(p, keys);
+  } else {
+    sm90_prepass_q_stats_kernel<T, kHD><<<pass1, kPrepassThreads, 0, stream>>>(p);
+  }
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  const int pass2 = p.batch * p.kv_heads * p.kv_tiles;
+  if constexpr (kKeys) {
+    sm90_prepass_kv_keys_kernel<T, kHD><<<pass2, kPrepassThreads, 0, stream>>>(p, keys);
+  } else {
+    sm90_prepass_kv_kernel<T, kHD><<<pass2, kPrepassThreads, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+template <bool kKeys, int kHD>
+cudaError_t launch_prepass_hd(const PrepassParams& p, const cuda::KeyValidity& keys, DType dtype,
+                              cudaStream_t stream) {
+  switch (dtype) {
+    case DType::kFloat16: return launch_prepass_typed<__half, kHD, kKeys>(p, keys, stream);
+    case DType::kBFloat16: return launch_prepass_typed<__nv_bfloat16, kHD, kKeys>(p, keys, stream);
+    case DType::kFloat32: return launch_prepass_typed<float, kHD, kKeys>(p, keys, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+template <bool kKeys>
+cudaError_t launch_prepass_passes(const PrepassParams& p, const cuda::KeyValidity& keys, DType dtype,
+                                  int head_dim_padded, cudaStream_t stream) {
+  return head_dim_padded == 64 ? launch_prepass_hd<kKeys, 64>(p, keys, dtype, stream)
+                               : launch_prepass_hd<kKeys, 128>(p, keys, dtype, stream);
+}
+
+}  // namespace sage::sm90
