@@ -175,8 +175,7 @@ def test_enqueue_with_masks_matches_reference(run_driver, rng, tmp_path: Path, c
     out = run_plugin(run_driver, tmp_path, dtype, q, k, v, all_attrs, extras)
 
     masks = dict(extras)
-    masked = bool(masks)
-    ref_attrs = gpu_effective_attrs(all_attrs, device_arch(), masked)
+    ref_attrs = gpu_effective_attrs(all_attrs, device_arch())
     expected = round_to_dtype(sage_attention_reference(q, k, v, **ref_attrs, **masks), dtype)
     fid = fidelity(out, expected)
     assert fid.cos >= 0.9999, f"{case[0]}: plugin vs NumPy reference {fid}"
@@ -202,6 +201,6 @@ def test_fully_masked_row_outputs_zero(run_driver, rng, tmp_path: Path):
     mask[:, :, 5] = False
     out = run_plugin(run_driver, tmp_path, dtype, q, k, v, {}, [("attn_mask", mask)])
     np.testing.assert_array_equal(out[:, :, 5], 0.0)
-    ref_attrs = gpu_effective_attrs({}, device_arch(), True)
+    ref_attrs = gpu_effective_attrs({}, device_arch())
     expected = round_to_dtype(sage_attention_reference(q, k, v, **ref_attrs, attn_mask=mask), dtype)
     assert fidelity(out, expected).cos >= 0.9999, fidelity(out, expected)
