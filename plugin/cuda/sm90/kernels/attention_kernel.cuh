@@ -150,6 +150,18 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     return blk < n_blocks ? ks_head[k_group_of(64 * blk + 2 * t, gran)] : 0.f;
   };
   float ks_next = k_scale_of(0);
+  // Blocks before `clear_blocks` have every key valid and visible to every row of the warpgroup (an
+  // underestimate is harmless: such blocks then take the branchy path below). Those blocks run the unmasked
+  // softmax with no runtime test (softmax_clear): a per-block branch between two inlined softmax bodies cost
+  // 10-20% (docs/HOPPER_KERNEL.md ledger step 15). The masked kernels keep their per-block hook.
+  const int clear_blocks =
+      kCausal ? max(0, min(p.kv_len >> 6, (wg_first_row + row_key_shift + 1) >> 6)) : (p.kv_len >> 6);
+  constexpr bool kPeel = kMask == MaskKind::kNone || kMask == MaskKind::kLengths;
+  auto softmax_clear = [&](int blk, uint32_t(&pf)[2][4], float(&alpha)[2]) {
+    const float sc = qs * ks_next;
+    ks_next = k_scale_of(blk + 1);
+    softmax_block<false, kCausal>(s, sc, st, alpha, pf, 64 * blk + 2 * t, row0 + row_key_shift, p.kv_len);
+  };
   auto softmax = [&](int blk, uint32_t(&pf)[2][4], float(&alpha)[2]) {
     const int key0 = 64 * blk;
     const float sc = qs * ks_next;
@@ -184,13 +196,17 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     rescale_accumulate(o, a, r_acc);
   };
   // Block blk (P~ set kCur) while block blk + 1 exists: its P~.V overlaps the next block's softmax.
-  auto step = [&](int blk, auto cur) {
+  auto step = [&](int blk, auto cur, auto clear) {
     constexpr int kCur = decltype(cur)::value;
     issue_qk(blk + 1);
     issue_pv(blk, pf[kCur]);
     wgmma_wait<1>();  // groups retire in order: QK(blk+1) is done, PV(blk) may still run
     qk_done(blk + 1);
-    softmax(blk + 1, pf[1 - kCur], alpha[1 - kCur]);
+    if constexpr (decltype(clear)::value) {
+      softmax_clear(blk + 1, pf[1 - kCur], alpha[1 - kCur]);
+    } else {
+      softmax(blk + 1, pf[1 - kCur], alpha[1 - kCur]);
+    }
     wgmma_wait<0>();
     finish_block(blk, alpha[kCur]);
   };
@@ -212,13 +228,23 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   wgmma_wait<0>();
   qk_done(0);
   softmax(0, pf[0], alpha[0]);
+  using Clear = std::true_type;
+  using Checked = std::false_type;
   int blk = 0;
+  if constexpr (kPeel) {
+    for (; blk + 2 < n_blocks && blk + 2 < clear_blocks; blk += 2) {  // softmax of blocks blk+1, blk+2
+      step(blk, Set0{}, Clear{});
+      step(blk + 1, Set1{}, Clear{});
+    }
+  } else {
+    (void)clear_blocks;
+  }
   for (; blk + 2 < n_blocks; blk += 2) {
-    step(blk, Set0{});
-    step(blk + 1, Set1{});
+    step(blk, Set0{}, Checked{});
+    step(blk + 1, Set1{}, Checked{});
   }
   if (blk + 1 < n_blocks) {
-    step(blk, Set0{});
+    step(blk, Set0{}, Checked{});
     last(blk + 1, Set1{});
   } else {
     last(blk, Set0{});
