@@ -99,6 +99,18 @@ def _require(cond: bool, reason: str) -> None:
         raise Reject(reason)
 
 
+def _contrib_structural(node: Node, is_causal: int, heads: int) -> dict[str, int | float | str]:
+    """The SageAttention attributes of a com.microsoft attention node (equal Q and KV head counts, top-left
+    causal: both contrib ops only mask causally without a cache, where Sq = Skv)."""
+    return {
+        "scale": _scale(node),
+        "is_causal": is_causal,
+        "causal_alignment": TOP_LEFT,
+        "q_num_heads": heads,
+        "kv_num_heads": heads,
+    }
+
+
 def _scale(node: Node) -> float:
     s = node.attr("scale", 0.0)
     _require(s is None or s >= 0.0, f"negative scale {s}")
@@ -221,13 +233,7 @@ def _multi_head_attention(index: GraphIndex, node: Node, options: FusedOptions) 
         _causal(q[1], k[1], "unidirectional = 1")
     prologue = Prologue(index.opset)
     masks = contrib_masks(index, node, prologue, 4, 5, (q[0], Poly.const(heads), q[1], k[1]), dtype, bool(is_causal))
-    structural: dict[str, int | float | str] = {
-        "scale": _scale(node),
-        "is_causal": is_causal,
-        "causal_alignment": TOP_LEFT,
-        "q_num_heads": heads,
-        "kv_num_heads": heads,
-    }
+    structural = _contrib_structural(node, is_causal, heads)
     return _fused_site(MHA, index, node, structural, dtype, [], masks, prologue)
 
 
@@ -275,13 +281,7 @@ def _contrib_attention(index: GraphIndex, node: Node, options: FusedOptions) -> 
     notes = [f"input projection emitted as MatMul{' + Add' if node.input(2) else ''} → Split into Q | K | V"]
     if is_causal:
         notes.append("unidirectional without past: Sq = Skv, causal j ≤ i")
-    structural: dict[str, int | float | str] = {
-        "scale": _scale(node),
-        "is_causal": is_causal,
-        "causal_alignment": TOP_LEFT,
-        "q_num_heads": heads,
-        "kv_num_heads": heads,
-    }
+    structural = _contrib_structural(node, is_causal, heads)
     return _fused_site(MS_ATTENTION, index, node, structural, dtype, notes, masks, prologue, (q, k, v))
 
 
