@@ -40,6 +40,8 @@ __device__ __forceinline__ void prefetch_l1(const void* ptr) {
 #endif
 }
 
+// (The pieces below mirror softmax_block's masked path on purpose: sharing one implementation made the
+// unmasked kernel 7-9% slower, docs/HOPPER_KERNEL.md ledger step 17.)
 // Online softmax of one 64-key block from its base-2 logits t (masked pairs -inf; t is overwritten with P~) and
 // this thread's maxima of t per row: the numerics of softmax_block's masked path.
 __device__ __forceinline__ void softmax_from_logits(float (&t)[32], const float (&mx)[2], RowState& st,
