@@ -17,6 +17,9 @@ layout, so the same generator state gives the same numbers whatever the layout:
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -87,3 +90,11 @@ def gpu_effective_attrs(attrs: dict, arch: int) -> dict:
     elif kernel == "sm80" or (kernel == "auto" and not 89 <= arch < 90):
         eff["pv_dtype"] = "fp16"
     return eff
+
+
+def run_under_sanitizer(sanitizer: str, tool: str, script: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Runs `python script` under `compute-sanitizer --tool <tool> --error-exitcode 1`; returns the exit code and
+    the last 4000 characters of its output (for the test's assertion message)."""
+    proc = subprocess.run([sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, str(script)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    return proc.returncode, (proc.stdout + proc.stderr)[-4000:]

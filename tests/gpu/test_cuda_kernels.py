@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ torch = pytest.importorskip("torch")
 from sage_export.metrics import fidelity  # noqa: E402
 from sage_export.numerics import round_to_dtype  # noqa: E402
 from sage_export.reference import float_attention, sage_attention_reference  # noqa: E402
-from sage_export.testing import gpu_effective_attrs, make_qkv  # noqa: E402
+from sage_export.testing import gpu_effective_attrs, make_qkv, run_under_sanitizer  # noqa: E402
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 COS_VS_REFERENCE = 0.9999
@@ -274,9 +272,7 @@ def test_memcheck_small_cases(cuda_api):
     script = Path(__file__).with_name("memcheck_cases.py")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sanitizer, "--tool", "memcheck", "--error-exitcode", "1", sys.executable, str(script)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    tail = (proc.stdout + proc.stderr)[-4000:]
+    returncode, tail = run_under_sanitizer(sanitizer, "memcheck", script, env)
     print(tail)
-    assert proc.returncode == 0, tail
-    assert "ERROR SUMMARY: 0 errors" in proc.stdout + proc.stderr
+    assert returncode == 0, tail
+    assert "ERROR SUMMARY: 0 errors" in tail

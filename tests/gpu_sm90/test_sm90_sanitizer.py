@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from sage_export.testing import run_under_sanitizer
 from sm90_binding import load_or_skip_reason
 
 LIB, SKIP_REASON = load_or_skip_reason()
@@ -26,12 +25,10 @@ def test_sanitizer_clean(tool):
     script = Path(__file__).with_name("sanitize_cases_sm90.py")
     env = dict(os.environ)
     env["SAGE_SM90_LIB"] = str(LIB.path)
-    proc = subprocess.run([sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, str(script)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    tail = (proc.stdout + proc.stderr)[-4000:]
+    returncode, tail = run_under_sanitizer(sanitizer, tool, script, env)
     print(tail)
-    assert proc.returncode == 0, tail
-    assert "sm90 calls ran" in proc.stdout, tail
+    assert returncode == 0, tail
+    assert "sm90 calls ran" in tail, tail
     # memcheck/synccheck end with "ERROR SUMMARY: 0 errors", racecheck with "RACECHECK SUMMARY: 0 hazards ...".
     summary = "RACECHECK SUMMARY: 0 hazards" if tool == "racecheck" else "ERROR SUMMARY: 0 errors"
-    assert summary in proc.stdout + proc.stderr, tail
+    assert summary in tail, tail
