@@ -144,6 +144,21 @@ __device__ __forceinline__ uint64_t make_smem_desc(uint32_t smem_addr) {
   return desc;
 }
 
+// ---- named barriers (ids 1..15; 0 is __syncthreads) --------------------------------------------------
+// bar.sync waits until `count` threads (this warpgroup's and the arriving ones) reached barrier `id`;
+// bar.arrive counts the calling threads in without waiting.
+__device__ __forceinline__ void named_bar_sync(int id, int count) {
+#if SAGE_SM90_DEVICE
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void named_bar_arrive(int id, int count) {
+#if SAGE_SM90_DEVICE
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#endif
+}
+
 // ---- warpgroup register reallocation ----------------------------------------------------------------
 template <int kRegs>
 __device__ __forceinline__ void setmaxnreg_inc() {

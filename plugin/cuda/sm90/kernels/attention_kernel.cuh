@@ -21,6 +21,7 @@
 #include "../device/ptx_sm90.cuh"
 #include "../device/wgmma_ops.cuh"
 #include "epilogue.cuh"
+#include "issue_turns.cuh"
 #include "kernel_params.h"
 #include "mask_softmax.cuh"
 #include "quant_groups.h"
@@ -105,6 +106,12 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   const float qs = row0 < p.q_len ? p.q_scale[static_cast<int64_t>(bh) * p.q_groups + q_group_of(row0, gran)] : 0.f;
   const float* ks_head = p.k_scale + static_cast<int64_t>(bhk) * p.k_groups;
   BlockMasks<kMask, kD> masks(p, mp, b, h, row0);  // nothing for the unmasked kernels
+  // Every warpgroup takes as many issue turns as the CTA's last warpgroup runs loop steps (the most).
+  const int last_wg_blocks =
+      kCausal ? max(0, min(cta_blocks, (qt * Tr::kBlockM + Tr::kBlockM + p.causal_offset + 63) / 64)) : cta_blocks;
+  // (Not for general masks: their softmax already runs short of registers.)
+  constexpr bool kTurns = Tr::kPingPong && kMask != MaskKind::kGeneral;
+  IssueTurns<Tr::kConsumerWarpgroups, kTurns> turns(cwg, max(0, last_wg_blocks - 1));
 
   float o[Tr::kAccRegs];
   float r_acc[Tr::kAccRegs];
@@ -122,7 +129,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   st.m[0] = st.m[1] = -INFINITY;
   st.l[0] = st.l[1] = 0.f;
 
-  const uint32_t q_addr = smem_u32(ss.q) + Tr::kWarpgroupRows * cwg * kD;
+  // Matrix descriptors, built once: a tile's descriptor is its base's plus (byte offset >> 4) (the start address
+  // field cannot overflow below 256 KB), so a block needs one add per operand instead of a rebuild.
+  const uint64_t q_desc = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.q) + Tr::kWarpgroupRows * cwg * kD);
+  const uint64_t k_desc0 = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.k[0]));
+  const uint64_t v_desc0 = make_smem_desc<Tr::kVRowBytes>(smem_u32(ss.v[0]));
   auto stage_of = [](int blk) { return (blk >> 1) % Tr::kStages; };
   auto phase_of = [](int blk) { return static_cast<uint32_t>(((blk >> 1) / Tr::kStages) & 1); };
   auto last_of_stage = [n_blocks](int blk) { return (blk & 1) == 1 || blk + 1 == n_blocks; };
@@ -131,12 +142,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   // an exposed SYNCS round trip).
   auto issue_qk = [&](int blk) {
     if ((blk & 1) == 0) mbar_wait(&ss.k_full[stage_of(blk)], phase_of(blk));
-    const uint32_t k_addr = smem_u32(ss.k[stage_of(blk)]) + (blk & 1) * 64 * kD;
+    const uint64_t k_desc = k_desc0 + static_cast<uint32_t>((stage_of(blk) * Tr::kKBytes + (blk & 1) * 64 * kD) >> 4);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < Tr::kKSteps; ++kk) {
-      wgmma_m64n64k32_s32_s8s8_ss(s, make_smem_desc<Tr::kQKRowBytes>(q_addr + 32 * kk),
-                                  make_smem_desc<Tr::kQKRowBytes>(k_addr + 32 * kk), kk > 0 ? 1u : 0u);
+    for (int kk = 0; kk < Tr::kKSteps; ++kk) {  // k32 steps: 32 bytes further along each row
+      wgmma_m64n64k32_s32_s8s8_ss(s, q_desc + 2 * kk, k_desc + 2 * kk, kk > 0 ? 1u : 0u);
     }
     wgmma_commit();
   };
@@ -145,10 +155,10 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.k_empty[stage_of(blk)]);
   };
   // K scale of the next block to go through the softmax, loaded one block ahead: it is the only global
-  // load of the loop and would otherwise put an L2 round trip at the head of every softmax.
-  auto k_scale_of = [&](int blk) {
-    return blk < n_blocks ? ks_head[k_group_of(64 * blk + 2 * t, gran)] : 0.f;
-  };
+  // load of the loop and would otherwise put an L2 round trip at the head of every softmax. (Indexing through a
+  // per-lane pointer and stride instead of k_group_of saves ~15 instructions per block but measured 3-9% slower
+  // at D = 128: docs/HOPPER_KERNEL.md ledger step 19.)
+  auto k_scale_of = [&](int blk) { return blk < n_blocks ? ks_head[k_group_of(64 * blk + 2 * t, gran)] : 0.f; };
   float ks_next = k_scale_of(0);
   // Blocks before `clear_blocks` have every key valid and visible to every row of the warpgroup (an
   // underestimate is harmless: such blocks then take the branchy path below). Those blocks run the unmasked
@@ -157,7 +167,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   const int clear_blocks =
       kCausal ? max(0, min(p.kv_len >> 6, (wg_first_row + row_key_shift + 1) >> 6)) : (p.kv_len >> 6);
   constexpr bool kPeel = kMask == MaskKind::kNone || kMask == MaskKind::kLengths;
-  auto softmax_clear = [&](int blk, uint32_t(&pf)[2][4], float(&alpha)[2]) {
+  auto softmax_clear = [&](int blk, uint32_t(&pf)[2][4], float(&alpha)[2]) {  // a block known to need no mask
     const float sc = qs * ks_next;
     ks_next = k_scale_of(blk + 1);
     softmax_block<false, kCausal>(s, sc, st, alpha, pf, 64 * blk + 2 * t, row0 + row_key_shift, p.kv_len);
@@ -180,27 +190,30 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   };
   auto issue_pv = [&](int blk, const uint32_t(&pf)[2][4]) {
     if ((blk & 1) == 0) mbar_wait(&ss.v_full[stage_of(blk)], phase_of(blk));
-    const uint32_t v_addr = smem_u32(ss.v[stage_of(blk)]) + (blk & 1) * 64;  // 64 tokens = 64 bytes of V^T rows
+    // 64 tokens = 64 bytes of V^T rows; the second k32 slice 32 bytes further.
+    const uint64_t v_desc = v_desc0 + static_cast<uint32_t>((stage_of(blk) * Tr::kVBytes + (blk & 1) * 64) >> 4);
     wgmma_fence();
-    wgmma_pv<kD>(r_acc, pf[0], make_smem_desc<Tr::kVRowBytes>(v_addr), 0u);
-    wgmma_pv<kD>(r_acc, pf[1], make_smem_desc<Tr::kVRowBytes>(v_addr + 32), 1u);
+    wgmma_pv<kD>(r_acc, pf[0], v_desc, 0u);
+    wgmma_pv<kD>(r_acc, pf[1], v_desc + 2, 1u);
     wgmma_commit();
   };
-  auto pv_done = [&](int blk) {  // after the wait that covers PV(blk)
+  auto finish_block = [&](int blk, const float(&a)[2]) {  // after the wait that covers PV(blk): O = alpha * O + R
     pin_all(r_acc);
     if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
-  };
-
-  auto finish_block = [&](int blk, const float(&a)[2]) {  // O = alpha * O + R (two-level accumulation)
-    pv_done(blk);
     rescale_accumulate(o, a, r_acc);
   };
-  // Block blk (P~ set kCur) while block blk + 1 exists: its P~.V overlaps the next block's softmax.
+  // Block blk (P~ set kCur) while block blk + 1 exists:
+  //   [turn] issue QK(blk + 1), PV(blk) [/turn]; wait QK(blk + 1); softmax(blk + 1); wait PV(blk); O update
+  // The softmax of blk + 1 overlaps the P~.V of blk; with issue turns (two consumer warpgroups) it also overlaps
+  // the other warpgroup's GEMMs. (ptxas hoists the PV(blk) wait to just after the row max and the turn's barrier
+  // above the O update; forcing the written order through data dependencies measured 10% slower: ledger step 19.)
   auto step = [&](int blk, auto cur, auto clear) {
     constexpr int kCur = decltype(cur)::value;
+    turns.begin();
     issue_qk(blk + 1);
     issue_pv(blk, pf[kCur]);
-    wgmma_wait<1>();  // groups retire in order: QK(blk+1) is done, PV(blk) may still run
+    turns.end();
+    wgmma_wait<1>();  // groups retire in order: QK(blk + 1) is done, PV(blk) may still run
     qk_done(blk + 1);
     if constexpr (decltype(clear)::value) {
       softmax_clear(blk + 1, pf[1 - kCur], alpha[1 - kCur]);
@@ -221,6 +234,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
 
   mbar_wait(&ss.q_full, 0);  // also when no block follows: the CTA must not retire under a pending TMA
   if (n_blocks == 0) {
+    turns.finish();
     store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
     return;
   }
@@ -249,6 +263,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   } else {
     last(blk, Set0{});
   }
+  turns.finish();
 
   store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
 }
@@ -271,7 +286,8 @@ __device__ __forceinline__ void attention_cta(const CUtensorMap* tm_q, const CUt
   const int kv_end = kCausal ? max(0, min(p.kv_len, (qt + 1) * Tr::kBlockM + p.causal_offset)) : p.kv_len;
   const int n_blocks = (kv_end + 63) / 64;                    // 64-key contract blocks
   const int n_tiles = (kv_end + Tr::kBlockN - 1) / Tr::kBlockN;  // 128-key pipeline stages
-  const int wg = threadIdx.x / 128;
+  // Broadcast from lane 0, so that the compiler knows it is warp-uniform (descriptors in uniform registers).
+  const int wg = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 128, 0);
 
   if (threadIdx.x == 0) {
     mbar_init(&ss.q_full, 1);

@@ -27,9 +27,18 @@ struct AttnTraits {
   // which is what lets the softmax of one block overlap the P~.V of the previous one (consume()).
   static constexpr int kBlockN = 128;
 
-  // Three stages: both consumer warpgroups must release a stage before it is refilled, so one spare stage
-  // absorbs their drift; 112 KB (D=128) still leaves room under the 227 KB limit.
+  // Three stages: every consumer warpgroup must release a stage before it is refilled, so one spare stage
+  // absorbs their drift; 112 KB (D=128) still leaves room under the 227 KB limit. (Four measured 2% slower at
+  // D = 128, the same at D = 64: ledger step 19.)
   static constexpr int kStages = 3;
+
+  // Consumer warpgroups take turns to issue their wgmmas (issue_turns.cuh): +6% at D = 128 (two warpgroups);
+  // with three at D = 64 it cost 12% (ledger step 18). SAGE_SM90_PINGPONG: 0 never, 1 two warpgroups, 2 always.
+#if defined(SAGE_SM90_PINGPONG)
+  static constexpr bool kPingPong = SAGE_SM90_PINGPONG == 2 || (SAGE_SM90_PINGPONG == 1 && kConsumerWarpgroups == 2);
+#else
+  static constexpr bool kPingPong = kConsumerWarpgroups == 2;
+#endif
 
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);  // warpgroup 0 produces
   // setmaxnreg budgets: 24 * 128 + 240 * 256 = 64,512 of the 65,536 registers of an SM (three consumers:

@@ -16,9 +16,9 @@ done
 if [[ "${NCU:-1}" == 1 ]] && command -v ncu >/dev/null; then
   timeout 150 ncu --clock-control none -k regex:sage_sm90_attention_kernel -c 1 --section SpeedOfLight \
     --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section InstructionStats \
-    python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 > "$OUT/ncu.txt" 2>&1
+    env PYTHONPATH=$PWD python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 > "$OUT/ncu.txt" 2>&1
   grep -E "Duration|Elapsed Cycles|Issue Slots|No Eligible|Eligible Warps|Warp Cycles Per Issued|Executed Instructions  |highest-utilized" "$OUT/ncu.txt" | head -12
   timeout 60 ncu --clock-control none -k regex:sage_sm90_attention_kernel -c 1 --metrics \
     "regex:smsp__average_warps_issue_stalled_.*_per_issue_active" \
-    python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 2>&1 | grep -E "stalled|pipe|rror" | sort -k3 -n -r | head -14
+    env PYTHONPATH=$PWD python3 tests/gpu_sm90/profile_sm90.py --n 8192 --d 128 2>&1 | grep -E "stalled|pipe|rror" | sort -k3 -n -r | head -14
 fi
