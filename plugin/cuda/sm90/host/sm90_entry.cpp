@@ -229,6 +229,7 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   ap.out_batch_stride = p.out_strides.batch;
   ap.out_head_stride = p.out_strides.head;
   ap.out_token_stride = p.out_strides.token;
+  ap.batch = pp.batch;
   ap.q_heads = pp.q_heads;
   ap.kv_heads = pp.kv_heads;
   ap.heads_per_kv = static_cast<int>(s.q_heads / s.kv_heads);

@@ -9,8 +9,10 @@
 //                 FP32 registers (two-level accumulation);
 //     software-pipelined (consume()): the softmax of block b+1 overlaps the P~.V of block b.
 //   The consumers' "empty" arrivals (one per warp) let the producer refill a stage.
-// One CTA per (128-query tile, q head, batch); causal grids visit the longest tiles of each head first.
-// The masked kernels (key_lengths, attn_mask) run the same CTA on their batch's key range, with the mask's
+// Each CTA walks the (query tile, q head, batch) tiles grid-stride (tile_coord): one tile per CTA, or, for the
+// launches that gain from it (launch_grid.h), persistent with one CTA per SM, where the producer loads the next
+// tile's Q and first K/V stages while the consumers finish and store the current one.
+// The masked kernels (key_lengths, attn_mask) run the same CTA on each tile's batch's key range, with the mask's
 // softmax for the blocks it touches (attention_masked.cuh, mask_softmax.cuh).
 #pragma once
 #include <cuda.h>
@@ -47,17 +49,28 @@ __device__ __forceinline__ AttnSharedStorage<Tr>& shared_storage() {
   return *reinterpret_cast<AttnSharedStorage<Tr>*>(base);
 }
 
+// Ring position of a CTA's seq-th 128-key stage load (counted over all its tiles).
+template <class Tr>
+struct StageSlot {
+  int stage;
+  uint32_t phase;
+  __device__ __forceinline__ explicit StageSlot(int seq)
+      : stage(seq % Tr::kStages), phase(static_cast<uint32_t>((seq / Tr::kStages) & 1)) {}
+};
+
+// One tile's loads: Q once the consumers released the previous tile's Q (q_empty), then its n_tiles K / V^T
+// stages into the ring, continuing the CTA's stage sequence at stage_base.
 template <class Tr>
 __device__ __forceinline__ void produce(AttnSharedStorage<Tr>& ss, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
-                                        const CUtensorMap* tm_v, int qt, int bh, int bhk, int n_tiles) {
-  prefetch_tensor_map(tm_q);
-  prefetch_tensor_map(tm_k);
-  prefetch_tensor_map(tm_v);
+                                        const CUtensorMap* tm_v, int qt, int bh, int bhk, int n_tiles, int iter,
+                                        int stage_base) {
+  mbar_wait(&ss.q_empty, static_cast<uint32_t>(iter & 1) ^ 1u);
   mbar_arrive_expect_tx(&ss.q_full, Tr::kQBytes);
   tma_load_3d(ss.q, tm_q, &ss.q_full, 0, qt * Tr::kBlockM, bh);
   for (int j = 0; j < n_tiles; ++j) {
-    const int stage = j % Tr::kStages;
-    const uint32_t phase = (j / Tr::kStages) & 1;
+    const StageSlot<Tr> slot(stage_base + j);
+    const int stage = slot.stage;
+    const uint32_t phase = slot.phase;
     mbar_wait(&ss.k_empty[stage], phase ^ 1);
     mbar_arrive_expect_tx(&ss.k_full[stage], Tr::kKBytes);
     tma_load_3d(ss.k[stage], tm_k, &ss.k_full[stage], 0, j * Tr::kBlockN, bhk);
@@ -87,7 +100,8 @@ __device__ __forceinline__ void rescale_accumulate(float (&o)[kN], const float (
 // their mask touches to BlockMasks.
 template <class Tr, typename OutT, bool kCausal, MaskKind kMask = MaskKind::kNone>
 __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKernelParams& p, const AttnMaskParams* mp,
-                                        int cwg, int qt, int b, int h, int bh, int bhk, int cta_blocks) {
+                                        int cwg, int qt, int b, int h, int bh, int bhk, int cta_blocks, int cta_stages,
+                                        int iter, int stage_base) {
   constexpr int kD = Tr::kHeadDim;
   const int tw = threadIdx.x - 128 * (cwg + 1);
   const int warp = tw >> 5;
@@ -134,8 +148,24 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   const uint64_t q_desc = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.q) + Tr::kWarpgroupRows * cwg * kD);
   const uint64_t k_desc0 = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.k[0]));
   const uint64_t v_desc0 = make_smem_desc<Tr::kVRowBytes>(smem_u32(ss.v[0]));
-  auto stage_of = [](int blk) { return (blk >> 1) % Tr::kStages; };
-  auto phase_of = [](int blk) { return static_cast<uint32_t>(((blk >> 1) / Tr::kStages) & 1); };
+  auto stage_of = [stage_base](int blk) { return StageSlot<Tr>(stage_base + (blk >> 1)).stage; };
+  auto phase_of = [stage_base](int blk) { return StageSlot<Tr>(stage_base + (blk >> 1)).phase; };
+  // End of the tile: release its Q, and the stages this warpgroup never read (a causal warpgroup can stop a
+  // stage before its CTA) so that every stage sees one arrival per consumer warp. A skipped stage is released
+  // only once it is full: an earlier arrival could complete the phase of the stage's previous use while another
+  // warpgroup still reads it.
+  auto finish_tile = [&]() {
+    for (int j = (n_blocks + 1) / 2; j < cta_stages; ++j) {
+      const StageSlot<Tr> slot(stage_base + j);
+      mbar_wait(&ss.k_full[slot.stage], slot.phase);
+      mbar_wait(&ss.v_full[slot.stage], slot.phase);
+      if (lane == 0) {
+        mbar_arrive(&ss.k_empty[slot.stage]);
+        mbar_arrive(&ss.v_empty[slot.stage]);
+      }
+    }
+    if (lane == 0) mbar_arrive(&ss.q_empty);
+  };
   auto last_of_stage = [n_blocks](int blk) { return (blk & 1) == 1 || blk + 1 == n_blocks; };
 
   // A stage's two blocks arrive together: only its first block waits on the "full" barriers (each poll is
@@ -232,9 +262,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   using Set0 = std::integral_constant<int, 0>;
   using Set1 = std::integral_constant<int, 1>;
 
-  mbar_wait(&ss.q_full, 0);  // also when no block follows: the CTA must not retire under a pending TMA
+  // Also when no block follows: the CTA must not retire under a pending TMA.
+  mbar_wait(&ss.q_full, static_cast<uint32_t>(iter & 1));
   if (n_blocks == 0) {
     turns.finish();
+    finish_tile();
     store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
     return;
   }
@@ -264,59 +296,99 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     last(blk, Set0{});
   }
   turns.finish();
+  finish_tile();  // every wgmma of the tile has retired: its Q may be overwritten
 
   store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
 }
 
-// One CTA: barriers, then the producer and consumer roles. p.kv_len and p.causal_offset are the CTA's batch's
-// (the masked kernel passes batch_view(p, m, b) and its mask inputs mp): the producer loads exactly the tiles
-// the consumers wait for.
-template <int kHeadDim, typename OutT, bool kCausal, MaskKind kMask>
-__device__ __forceinline__ void attention_cta(const CUtensorMap* tm_q, const CUtensorMap* tm_k, const CUtensorMap* tm_v,
-                                              const AttnKernelParams& p, const AttnMaskParams* mp) {
+// Tile i of a launch: q tiles fastest, so the CTAs running at one time share their heads' K/V in L2;
+// causal: each head's longest tile first, so that short tiles fill the tail.
+struct TileCoord {
+  int qt, h, b;
+};
+template <class Tr, bool kCausal>
+__device__ __forceinline__ TileCoord tile_coord(const AttnKernelParams& p, int64_t i) {
+  const int q_tiles = (p.q_len + Tr::kBlockM - 1) / Tr::kBlockM;
+  const int t = static_cast<int>(i % q_tiles);
+  const int64_t hb = i / q_tiles;
+  return {kCausal ? q_tiles - 1 - t : t, static_cast<int>(hb % p.q_heads), static_cast<int>(hb / p.q_heads)};
+}
+
+// The CTA: barriers, then the producer and consumer roles, each walking the launch's tiles grid-stride in the
+// same order. view(b) gives a tile's params: p itself, or (masked kernels) batch_view for its batch, whose
+// kv_len and causal_offset both roles use, so the producer loads exactly the stages the consumers wait for.
+template <int kHeadDim, typename OutT, bool kCausal, MaskKind kMask, class View>
+__device__ __forceinline__ void attention_persistent(const CUtensorMap* tm_q, const CUtensorMap* tm_k,
+                                                     const CUtensorMap* tm_v, const AttnKernelParams& p0,
+                                                     const AttnMaskParams* mp, View view) {
   using Tr = AttnTraits<kHeadDim>;
   AttnSharedStorage<Tr>& ss = shared_storage<Tr>();
-  // Causal: the tile with the most keys first, so that short tiles fill the tail of the grid.
-  const int qt = kCausal ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
-  const int h = blockIdx.y;
-  const int b = blockIdx.z;
-  const int bh = b * p.q_heads + h;
-  const int bhk = b * p.kv_heads + h / p.heads_per_kv;
-  // Keys this CTA needs: all, or (causal) those up to its last row + offset.
-  const int kv_end = kCausal ? max(0, min(p.kv_len, (qt + 1) * Tr::kBlockM + p.causal_offset)) : p.kv_len;
-  const int n_blocks = (kv_end + 63) / 64;                    // 64-key contract blocks
-  const int n_tiles = (kv_end + Tr::kBlockN - 1) / Tr::kBlockN;  // 128-key pipeline stages
+  const int64_t n_work = static_cast<int64_t>((p0.q_len + Tr::kBlockM - 1) / Tr::kBlockM) * p0.q_heads * p0.batch;
   // Broadcast from lane 0, so that the compiler knows it is warp-uniform (descriptors in uniform registers).
   const int wg = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 128, 0);
 
   if (threadIdx.x == 0) {
     mbar_init(&ss.q_full, 1);
+    mbar_init(&ss.q_empty, 4 * Tr::kConsumerWarpgroups);  // one arrival per consumer warp
 #pragma unroll
     for (int i = 0; i < Tr::kStages; ++i) {
       mbar_init(&ss.k_full[i], 1);
       mbar_init(&ss.v_full[i], 1);
-      mbar_init(&ss.k_empty[i], 4 * Tr::kConsumerWarpgroups);  // one arrival per consumer warp
+      mbar_init(&ss.k_empty[i], 4 * Tr::kConsumerWarpgroups);
       mbar_init(&ss.v_empty[i], 4 * Tr::kConsumerWarpgroups);
     }
     fence_barrier_init();
   }
   __syncthreads();
 
+  // Keys a tile needs: all, or (causal) those up to its last row + offset.
+  auto kv_end_of = [](const AttnKernelParams& p, int qt) {
+    return kCausal ? max(0, min(p.kv_len, (qt + 1) * Tr::kBlockM + p.causal_offset)) : p.kv_len;
+  };
+  int stage_base = 0;  // 128-key stages of the CTA's earlier tiles
+  int iter = 0;
   if (wg == 0) {
     setmaxnreg_dec<Tr::kProducerRegs>();
-    if (threadIdx.x == 0) produce<Tr>(ss, tm_q, tm_k, tm_v, qt, bh, bhk, n_tiles);
+    if (threadIdx.x == 0) {
+      prefetch_tensor_map(tm_q);
+      prefetch_tensor_map(tm_k);
+      prefetch_tensor_map(tm_v);
+      for (int64_t i = blockIdx.x; i < n_work; i += gridDim.x, ++iter) {
+        const TileCoord c = tile_coord<Tr, kCausal>(p0, i);
+        const AttnKernelParams p = view(c.b);
+        const int n_tiles = (kv_end_of(p, c.qt) + Tr::kBlockN - 1) / Tr::kBlockN;
+        produce<Tr>(ss, tm_q, tm_k, tm_v, c.qt, c.b * p.q_heads + c.h, c.b * p.kv_heads + c.h / p.heads_per_kv,
+                    n_tiles, iter, stage_base);
+        stage_base += n_tiles;
+      }
+    }
   } else {
     setmaxnreg_inc<Tr::kConsumerRegs>();
-    consume<Tr, OutT, kCausal, kMask>(ss, p, mp, wg - 1, qt, b, h, bh, bhk, n_blocks);
+    for (int64_t i = blockIdx.x; i < n_work; i += gridDim.x, ++iter) {
+      const TileCoord c = tile_coord<Tr, kCausal>(p0, i);
+      const AttnKernelParams p = view(c.b);
+      const int kv_end = kv_end_of(p, c.qt);
+      const int n_tiles = (kv_end + Tr::kBlockN - 1) / Tr::kBlockN;  // 128-key pipeline stages
+      consume<Tr, OutT, kCausal, kMask>(ss, p, mp, wg - 1, c.qt, c.b, c.h, c.b * p.q_heads + c.h,
+                                        c.b * p.kv_heads + c.h / p.heads_per_kv, (kv_end + 63) / 64, n_tiles, iter,
+                                        stage_base);
+      stage_base += n_tiles;
+    }
   }
 }
+
+// Unmasked kernels: every tile sees the launch's params.
+struct SameParams {
+  const AttnKernelParams& p;
+  __device__ __forceinline__ const AttnKernelParams& operator()(int) const { return p; }
+};
 
 template <int kHeadDim, typename OutT, bool kCausal>
 __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
     sage_sm90_attention_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                                const __grid_constant__ CUtensorMap tm_v, const AttnKernelParams p) {
 #if SAGE_SM90_DEVICE
-  attention_cta<kHeadDim, OutT, kCausal, MaskKind::kNone>(&tm_q, &tm_k, &tm_v, p, nullptr);
+  attention_persistent<kHeadDim, OutT, kCausal, MaskKind::kNone>(&tm_q, &tm_k, &tm_v, p, nullptr, SameParams{p});
 #else
   (void)tm_q; (void)tm_k; (void)tm_v; (void)p;
 #endif

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../host/launch.h"
+#include "launch_grid.h"
 #include "traits.h"
 #include "attention_kernel.cuh"
 
@@ -18,7 +19,11 @@ cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKern
   // Once per instantiation (thread-safe static init); not a stream operation, so capture-safe.
   static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (attr != cudaSuccess) return attr;
-  const dim3 grid(static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.q_heads), static_cast<unsigned>(batch));
+  unsigned ctas = 0;
+  const cudaError_t grid_e =
+      attention_grid(static_cast<long long>(q_tiles) * p.q_heads * batch, Tr::kPersistent && !kCausal, &ctas);
+  if (grid_e != cudaSuccess) return grid_e;
+  const dim3 grid(ctas);
   kernel<<<grid, Tr::kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, p);
   return cudaGetLastError();
 }

@@ -2,7 +2,7 @@
 // "Masks"): the unmasked kernel's CTA (attention_kernel.cuh) on the params of its batch, with the mask's
 // softmax for the blocks the mask touches (mask_softmax.cuh). Included by attention_{keys,mask}_hd{64,128}.cu.
 //
-// Per batch b (batch_view, read once per CTA from device memory, so masked calls need no host read):
+// Per batch b (batch_view, read once per tile from device memory, so masked calls need no host read):
 //   kv_len        = the batch's key end: keys at or past it are invalid, never loaded and never scored. The
 //                   clamped key_lengths[b] (L_b), or with a key-padding mask its last valid key + 1 (the
 //                   key-validity pass's stats). The CTA's producer loads ceil(end / 128) tiles at most (fewer
@@ -14,6 +14,7 @@
 
 #include "../host/launch.h"
 #include "attention_kernel.cuh"
+#include "launch_grid.h"
 #include "traits.h"
 
 namespace sage::sm90 {
@@ -35,8 +36,8 @@ __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
                                       const __grid_constant__ CUtensorMap tm_v, const AttnKernelParams p,
                                       const __grid_constant__ AttnMaskParams m) {
 #if SAGE_SM90_DEVICE
-  const AttnKernelParams pb = batch_view(p, m, static_cast<int>(blockIdx.z));
-  attention_cta<kHeadDim, OutT, kCausal, kMask>(&tm_q, &tm_k, &tm_v, pb, &m);
+  attention_persistent<kHeadDim, OutT, kCausal, kMask>(&tm_q, &tm_k, &tm_v, p, &m,
+                                                      [&](int b) { return batch_view(p, m, b); });
 #else
   (void)tm_q; (void)tm_k; (void)tm_v; (void)p; (void)m;
 #endif
@@ -52,7 +53,11 @@ cudaError_t launch_masked_instance(const AttnTensorMaps& maps, const AttnKernelP
   // Once per instantiation (thread-safe static init); not a stream operation, so capture-safe.
   static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (attr != cudaSuccess) return attr;
-  const dim3 grid(static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.q_heads), static_cast<unsigned>(batch));
+  unsigned ctas = 0;
+  const cudaError_t grid_e =
+      attention_grid(static_cast<long long>(q_tiles) * p.q_heads * batch, Tr::kPersistent && !kCausal, &ctas);
+  if (grid_e != cudaSuccess) return grid_e;
+  const dim3 grid(ctas);
   kernel<<<grid, Tr::kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, p, m);
   return cudaGetLastError();
 }

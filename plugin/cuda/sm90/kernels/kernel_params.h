@@ -16,7 +16,7 @@ struct AttnKernelParams {
   const float* v_scale;  // [B*Hkv][Dp]: deltaV = amaxV / Vr (0 for padded or all-zero channels)
   void* out;             // user output, element strides below
   int64_t out_batch_stride, out_head_stride, out_token_stride;
-  int q_heads, kv_heads, heads_per_kv;
+  int batch, q_heads, kv_heads, heads_per_kv;
   int q_len, kv_len, head_dim;  // head_dim: the real D (<= Dp)
   int q_groups, k_groups;       // scale slots per head (sage/quant_groups.h)
   int granularity;              // schema::QkGranularity

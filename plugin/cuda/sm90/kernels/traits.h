@@ -40,6 +40,13 @@ struct AttnTraits {
   static constexpr bool kPingPong = kConsumerWarpgroups == 2;
 #endif
 
+  // Non-causal launches run persistent CTAs (launch_grid.h). SAGE_SM90_PERSISTENT=0 turns them off.
+#if defined(SAGE_SM90_PERSISTENT)
+  static constexpr bool kPersistent = SAGE_SM90_PERSISTENT != 0;
+#else
+  static constexpr bool kPersistent = true;
+#endif
+
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);  // warpgroup 0 produces
   // setmaxnreg budgets: 24 * 128 + 240 * 256 = 64,512 of the 65,536 registers of an SM (three consumers:
   // 24 * 128 + 160 * 384 = 64,512).
@@ -61,6 +68,7 @@ struct alignas(1024) AttnSharedStorage {
   alignas(1024) int8_t k[Tr::kStages][Tr::kKBytes];
   alignas(1024) uint8_t v[Tr::kStages][Tr::kVBytes];
   uint64_t q_full;
+  uint64_t q_empty;
   uint64_t k_full[Tr::kStages];
   uint64_t k_empty[Tr::kStages];
   uint64_t v_full[Tr::kStages];
