@@ -214,6 +214,19 @@ def test_causal_with_masks(cuda_api, device_arch, rng, kernel, sq, skv, head_dim
         np.testing.assert_array_equal(out[2], 0.0)  # batch 2 of the holes mask has no valid key
 
 
+@pytest.mark.parametrize("form", [3, 4, 9])
+@pytest.mark.parametrize("causal", [0, 1])
+def test_sm90_many_tiles_per_cta(cuda_api, device_arch, rng, monkeypatch, causal, form):
+    """The Hopper kernel with two CTAs walking every tile (SAGE_SM90_GRID_LIMIT): per-batch key ranges give tiles
+    of different stage counts in one CTA."""
+    _need_path("sm90", device_arch)
+    monkeypatch.setenv("SAGE_SM90_GRID_LIMIT", "2")
+    q, k, v = make_qkv(rng, batch=B, q_heads=HQ, kv_heads=HKV, q_len=390, kv_len=700, head_dim=128)
+    _, attn_mask, lengths, mask_dtype = mask_forms(rng, 390, 700)[form]
+    compare(cuda_api, "sm90", q, k, v, "float16", attn_mask, lengths, mask_dtype, is_causal=causal,
+            causal_alignment="bottom_right")
+
+
 @pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
 @pytest.mark.parametrize("sq,skv", [(200, 200), (1, 300), (70, 300), (300, 70), (130, 1000)])
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -5,6 +5,7 @@ Ragged lengths (partial TMA boxes, partial 64-key blocks), a head dim that needs
 alignments with Sq != Skv and every output type make out-of-bounds accesses and barrier mistakes visible."""
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
@@ -37,6 +38,19 @@ def main() -> None:
             if not torch.isfinite(out).all():
                 raise SystemExit(f"non-finite output: D={head_dim} Sq={q_len} Skv={kv_len} causal={causal} {dtype}")
             cases += 1
+    # Two CTAs walk every tile (Q reuse, the stage sequence across tiles, causal stage releases).
+    os.environ["SAGE_SM90_GRID_LIMIT"] = "2"
+    for head_dim, causal in ((128, 1), (64, 0), (128, 0)):
+        q = torch.randn(2, 2, 300, head_dim, device="cuda", dtype=torch.float16)
+        k = torch.randn(2, 1, 420, head_dim, device="cuda", dtype=torch.float16)
+        v = torch.randn(2, 1, 420, head_dim, device="cuda", dtype=torch.float16)
+        out = torch.full_like(q, float("nan"))
+        lib.attention(q, k, v, out, is_causal=causal, causal_alignment="bottom_right")
+        torch.cuda.synchronize()
+        if not torch.isfinite(out).all():
+            raise SystemExit(f"non-finite output with SAGE_SM90_GRID_LIMIT=2: D={head_dim} causal={causal}")
+        cases += 1
+    del os.environ["SAGE_SM90_GRID_LIMIT"]
     print(f"{cases} sm90 calls ran")
 
 

@@ -138,6 +138,16 @@ def test_long_causal(rng):
     _check(rng, q_heads=2, kv_heads=1, q_len=2048, kv_len=2048, is_causal=1)
 
 
+@pytest.mark.parametrize("head_dim", [64, 128])
+@pytest.mark.parametrize("causal,alignment", [(0, "top_left"), (1, "top_left"), (1, "bottom_right")])
+def test_many_tiles_per_cta(rng, monkeypatch, head_dim, causal, alignment):
+    """Three CTAs walk all tiles (SAGE_SM90_GRID_LIMIT): Q reloads after each tile, the K/V stage sequence runs on
+    across tiles of different lengths, and causal warpgroups release the stages they skip."""
+    monkeypatch.setenv("SAGE_SM90_GRID_LIMIT", "3")
+    _check(rng, batch=2, q_heads=4, kv_heads=2, q_len=700, kv_len=900, head_dim=head_dim, is_causal=causal,
+           causal_alignment=alignment)
+
+
 def test_long_noncausal_d64(rng):
     _check(rng, q_heads=2, kv_heads=2, q_len=1500, kv_len=2100, head_dim=64)
 

@@ -7,20 +7,29 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 namespace sage::sm90 {
 
+// Test knob: SAGE_SM90_GRID_LIMIT=n caps every attention grid at n CTAs, so that small test shapes run many
+// tiles per CTA (Q reuse, the stage sequence across tiles, causal stage releases) under compute-sanitizer.
+inline long long attention_grid_limit() {
+  const char* v = std::getenv("SAGE_SM90_GRID_LIMIT");
+  const long long n = v == nullptr ? 0 : std::atoll(v);
+  return n > 0 ? n : LLONG_MAX;
+}
+
 inline cudaError_t attention_grid(long long n_work, bool persistent, unsigned* ctas) {
-  if (!persistent && n_work <= INT_MAX) {
-    *ctas = static_cast<unsigned>(std::max(1LL, n_work));
-    return cudaSuccess;
+  long long n = std::max(1LL, n_work);
+  if (persistent || n > INT_MAX) {
+    int device = 0;
+    int sms = 0;
+    cudaError_t e = cudaGetDevice(&device);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (e != cudaSuccess) return e;
+    n = std::min<long long>(n, sms);
   }
-  int device = 0;
-  int sms = 0;
-  cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (e != cudaSuccess) return e;
-  *ctas = static_cast<unsigned>(std::max(1LL, std::min<long long>(n_work, sms)));
+  *ctas = static_cast<unsigned>(std::min(n, attention_grid_limit()));
   return cudaSuccess;
 }
 
