@@ -188,22 +188,21 @@ struct BlockMasks {
 
 template <int kHeadDim>
 struct BlockMasks<MaskKind::kKeys, kHeadDim> {
-  // Kept in kernel-parameter space rather than registers (the unmasked consumer already uses nearly all of its
-  // budget): the bits are found from m and the CTA's batch, blockIdx.z (attention_cta's b), at each block.
-  const AttnMaskParams* m;
+  // The tile's batch's words (null: key_lengths alone); the rest of the mask's description stays in
+  // kernel-parameter space, as the unmasked consumer already uses nearly all of its register budget.
+  const uint64_t* bits;
   uint64_t next;  // the word of the next block to go through the softmax, loaded one block ahead
 
   __device__ __forceinline__ BlockMasks(const AttnKernelParams&, const AttnMaskParams* mp, int b, int, int)
-      : m(mp),
-        next(mp->keys.bits != nullptr ? mp->keys.bits[static_cast<int64_t>(b) * mp->keys.tiles] : ~uint64_t{0}) {}
+      : bits(mp->keys.bits != nullptr ? mp->keys.bits + static_cast<int64_t>(b) * mp->keys.tiles : nullptr),
+        next(bits != nullptr ? bits[0] : ~uint64_t{0}) {}
 
   template <bool kCausal>
   __device__ __forceinline__ bool softmax(int blk, int n_blocks, const int32_t (&s)[32], float sc, RowState& st,
                                           float (&alpha)[2], uint32_t (&pf)[2][4], int key_lane, int row0, int) {
-    if (m->keys.bits == nullptr) return false;  // key_lengths alone: the batch's key end is the only mask
+    if (bits == nullptr) return false;  // key_lengths alone: the batch's key end is the only mask
     const uint64_t word = next;
-    next = blk + 1 < n_blocks ? m->keys.bits[static_cast<int64_t>(blockIdx.z) * m->keys.tiles + blk + 1]
-                              : ~uint64_t{0};
+    next = blk + 1 < n_blocks ? bits[blk + 1] : ~uint64_t{0};
     if (word == ~uint64_t{0}) return false;  // every key of the block is valid
     softmax_block_keys<kCausal>(s, sc, st, alpha, pf, word >> (key_lane & 63), key_lane, row0);
     return true;
@@ -213,14 +212,15 @@ struct BlockMasks<MaskKind::kKeys, kHeadDim> {
 template <int kHeadDim>
 struct BlockMasks<MaskKind::kGeneral, kHeadDim> {
   // Few registers live across the loop (the unmasked consumer already uses nearly all of its budget): the
-  // mask's description stays in kernel-parameter space (m) and the CTA's (batch, q head) are its blockIdx.z/y
-  // (attention_cta's b, h); only the thread's two row indices are kept (rows past q_len read the last row,
-  // whose outputs are never stored).
+  // mask's description stays in kernel-parameter space (m); kept are the tile's (batch, q head) and the thread's
+  // two row indices (rows past q_len read the last row, whose outputs are never stored).
   const AttnMaskParams* m;
+  int b, h;
   int rows_i[2];
 
-  __device__ __forceinline__ BlockMasks(const AttnKernelParams& p, const AttnMaskParams* mp, int, int, int row0)
-      : m(mp), rows_i{min(row0, p.q_len - 1), min(row0 + 8, p.q_len - 1)} {}
+  __device__ __forceinline__ BlockMasks(const AttnKernelParams& p, const AttnMaskParams* mp, int batch, int head,
+                                        int row0)
+      : m(mp), b(batch), h(head), rows_i{min(row0, p.q_len - 1), min(row0 + 8, p.q_len - 1)} {}
 
   __device__ __forceinline__ int64_t elem_bytes() const {
     return m->mask_type == static_cast<int>(MaskType::kBool) ? 1 : m->mask_type == static_cast<int>(MaskType::kFloat32) ? 4 : 2;
@@ -232,8 +232,7 @@ struct BlockMasks<MaskKind::kGeneral, kHeadDim> {
                                           int kv_len) {
     const int64_t es = elem_bytes();
     const uint8_t* base = static_cast<const uint8_t*>(m->mask) +
-                          (static_cast<int64_t>(blockIdx.z) * m->mask_stride_b +
-                           static_cast<int64_t>(blockIdx.y) * m->mask_stride_h) * es;
+                          (static_cast<int64_t>(b) * m->mask_stride_b + static_cast<int64_t>(h) * m->mask_stride_h) * es;
     const uint8_t* rows[2] = {base + rows_i[0] * m->mask_stride_q * es, base + rows_i[1] * m->mask_stride_q * es};
     // The next block's mask lines into L1 while this block's softmax runs (keys 32 apart: a 64-key row
     // segment is at most two 128-byte lines).
