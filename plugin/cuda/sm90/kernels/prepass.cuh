@@ -275,6 +275,8 @@ __device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, const cud
   float ks[kCh], vm[kCh];
 #pragma unroll
   for (int c = 0; c < kCh; ++c) ks[c] = vm[c] = 0.f;
+  // Unrolled so that several rows' loads are in flight per thread (the loop carries only the accumulators).
+#pragma unroll 4
   for (int j = j0 + slot; j < j1; j += kStatSlots) {
     if constexpr (kKeys) {
       if (keys.bits != nullptr && !keys.valid(b, j)) continue;  // a hole of the key-padding mask
@@ -389,11 +391,24 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   }
 
   if (tid < kHD) {
+    // Eight partials per round trip: a loop that waits for each L2 load in turn cost several microseconds per
+    // CTA, more than the K/V loads this reduction overlaps.
     float sum = 0.f, vmax = 0.f;
-    for (int ch = 0; ch < p.stat_chunks; ++ch) {
-      const int64_t at = (static_cast<int64_t>(bhk) * p.stat_chunks + ch) * kHD + tid;
-      sum += p.part_ksum[at];
-      vmax = fmaxf(vmax, p.part_vmax[at]);
+    const float* ksum = p.part_ksum + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + tid;
+    const float* vmx = p.part_vmax + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + tid;
+    for (int ch0 = 0; ch0 < p.stat_chunks; ch0 += 8) {
+      float ks[8], vm[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const bool in = ch0 + j < p.stat_chunks;
+        ks[j] = in ? ksum[(ch0 + j) * kHD] : 0.f;
+        vm[j] = in ? vmx[(ch0 + j) * kHD] : 0.f;
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        sum += ks[j];
+        vmax = fmaxf(vmax, vm[j]);
+      }
     }
     if constexpr (kKeys) {  // the mean of the valid keys; 0 without any
       const int n = keys.count(b);
