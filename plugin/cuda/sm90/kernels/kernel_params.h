@@ -57,7 +57,7 @@ struct PrepassParams {
   int q_blocks;     // CTAs of pass 1 that quantize Q: B*Hq*ceil(Sq/128)
   int stat_chunks;  // CTAs per kv head that reduce K sums / V amax in pass 1
   int stat_chunk_len;
-  int kv_tiles;     // ceil(Skv/128): CTAs per kv head of pass 2
+  int kv_tiles;     // ceil(Skv/128): tiles per kv head of pass 2 (a K and a V CTA each)
   int kv_len16;     // Skv rounded up to 16: row pitch of v8t
   int vec_q, vec_k, vec_v;  // 1: rows may be read with 16-byte loads
   int8_t* q8;

@@ -5,8 +5,8 @@
 //                 deltaQ * sigma * log2(e) (the softmax scale and the base change folded in);
 //     stats CTAs: a chunk of one kv head's tokens; per-channel partial sums of K (for smooth_k) and
 //                 partial amax of |V| -> workspace.
-//   pass 2 (kv CTAs, 128 keys each): reduce the partials of their head (k-bar, deltaV), then
-//     K - k-bar -> int8 codes and deltaK; V -> e4m3 codes transposed to V^T [Dp][Skv16] with the tokens of
+//   pass 2 (a K CTA and a V CTA per 128 keys): reduce the partials of their head (k-bar or deltaV), then
+//     K - k-bar -> int8 codes and deltaK, or V -> e4m3 codes transposed to V^T [Dp][Skv16] with the tokens of
 //     every 16-group permuted (0,1,8,9,2,3,10,11,4,5,12,13,6,7,14,15) so that the P~ registers of the
 //     Q.K^T accumulator are already the A operand of the P~.V wgmma (softmax.cuh).
 //
@@ -335,22 +335,25 @@ __global__ void __launch_bounds__(kPrepassThreads)
 // keys {2t, 2t+1, 8+2t, 9+2t} at k = 4t..4t+3 (softmax.cuh), so key k goes to 4*((k%8)/2) + (k&1) + 2*(k/8).
 __device__ __forceinline__ int v_position_in_group(int k) { return 4 * ((k & 7) >> 1) + (k & 1) + 2 * (k >> 3); }
 
-// ---- pass 2: K codes and V^T codes of 128 keys of one kv head ---------------------------------------
+// ---- pass 2: K codes or V^T codes of 128 keys of one kv head ----------------------------------------
 // V^T goes through shared memory [kHD][128] bytes; the 16-byte groups of channel row c are XOR-swizzled
 // by (c / 8) % 8 so that the byte stores of lanes holding neighbouring channel octets hit different banks.
 __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >> 3) & 7) << 4); }
 
+// Two CTAs per 128-key tile: even blockIdx.x quantizes its K rows, odd ones its V rows. Holding one tensor's rows
+// per thread instead of both halves the registers, so more CTAs per SM keep loads in flight.
 template <typename T, int kHD, bool kKeys>
 __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
   using Tile = RowTile<T, kHD>;
-  __shared__ float s_mean[kHD];
-  __shared__ float s_vinv[kHD];
+  __shared__ float s_stat[kHD];  // K: k-bar; V: Vr / amax
   __shared__ float s_row[kPrepassTokens];
   __shared__ float s_grp[8];
   __shared__ __align__(16) uint8_t s_vt[kHD][kPrepassTokens];
 
-  const int bhk = blockIdx.x / p.kv_tiles;
-  const int tile = blockIdx.x % p.kv_tiles;
+  const bool is_v = (blockIdx.x & 1) != 0;
+  const int cta = static_cast<int>(blockIdx.x >> 1);
+  const int bhk = cta / p.kv_tiles;
+  const int tile = cta % p.kv_tiles;
   const int b = bhk / p.kv_heads;
   const int g = bhk % p.kv_heads;
   const int tid = threadIdx.x;
@@ -376,57 +379,73 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
     }
   }
 
-  // Issue this tile's loads before reducing the partial statistics, to overlap their latency. 16-bit
-  // inputs keep K and V in flight together; fp32 tiles are twice the registers, so V follows K.
-  constexpr bool kEarlyV = sizeof(T) == 2;
-  Tile krows, vrows;
-  const T* kbase = static_cast<const T*>(p.k) + b * p.k_batch_stride + g * p.k_head_stride + first * p.k_token_stride;
-  const T* vbase = static_cast<const T*>(p.v) + b * p.v_batch_stride + g * p.v_head_stride + first * p.v_token_stride;
+  // Issue this tile's loads before reducing the partial statistics, to overlap their latency.
+  Tile rows;
+  const T* base = is_v ? static_cast<const T*>(p.v) + b * p.v_batch_stride + g * p.v_head_stride +
+                             first * p.v_token_stride
+                       : static_cast<const T*>(p.k) + b * p.k_batch_stride + g * p.k_head_stride +
+                             first * p.k_token_stride;
+  const int64_t stride = is_v ? p.v_token_stride : p.k_token_stride;
+  const bool vec = (is_v ? p.vec_v : p.vec_k) != 0;
   if constexpr (kKeys) {
-    krows.load(kbase, p.k_token_stride, key_end - first, p.head_dim, p.vec_k != 0, lane, row_ok);
-    if constexpr (kEarlyV) vrows.load(vbase, p.v_token_stride, key_end - first, p.head_dim, p.vec_v != 0, lane, row_ok);
+    rows.load(base, stride, key_end - first, p.head_dim, vec, lane, row_ok);
   } else {
-    krows.load(kbase, p.k_token_stride, p.kv_len - first, p.head_dim, p.vec_k != 0, lane);
-    if constexpr (kEarlyV) vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
+    rows.load(base, stride, p.kv_len - first, p.head_dim, vec, lane);
   }
 
   if (tid < kHD) {
-    // Eight partials per round trip: a loop that waits for each L2 load in turn cost several microseconds per
-    // CTA, more than the K/V loads this reduction overlaps.
-    float sum = 0.f, vmax = 0.f;
-    const float* ksum = p.part_ksum + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + tid;
-    const float* vmx = p.part_vmax + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + tid;
+    // Eight partials per round trip: a loop that waits for each L2 load in turn would put several of them
+    // behind the tile's own loads.
+    const float* part = (is_v ? p.part_vmax : p.part_ksum) + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + tid;
+    float acc = 0.f;
     for (int ch0 = 0; ch0 < p.stat_chunks; ch0 += 8) {
-      float ks[8], vm[8];
+      float x[8];
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const bool in = ch0 + j < p.stat_chunks;
-        ks[j] = in ? ksum[(ch0 + j) * kHD] : 0.f;
-        vm[j] = in ? vmx[(ch0 + j) * kHD] : 0.f;
-      }
+      for (int j = 0; j < 8; ++j) x[j] = ch0 + j < p.stat_chunks ? part[(ch0 + j) * kHD] : 0.f;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        sum += ks[j];
-        vmax = fmaxf(vmax, vm[j]);
-      }
+      for (int j = 0; j < 8; ++j) acc = is_v ? fmaxf(acc, x[j]) : acc + x[j];
     }
-    if constexpr (kKeys) {  // the mean of the valid keys; 0 without any
+    if (is_v) {
+      s_stat[tid] = acc > 0.f ? p.v_range / acc : 0.f;
+      if (tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = acc > 0.f ? acc / p.v_range : 0.f;
+    } else if constexpr (kKeys) {  // the mean of the valid keys; 0 without any
       const int n = keys.count(b);
-      s_mean[tid] = p.smooth_k && n > 0 ? sum / static_cast<float>(n) : 0.f;
+      s_stat[tid] = p.smooth_k && n > 0 ? acc / static_cast<float>(n) : 0.f;
     } else {
-      s_mean[tid] = p.smooth_k ? sum / static_cast<float>(p.kv_len) : 0.f;
+      s_stat[tid] = p.smooth_k ? acc / static_cast<float>(p.kv_len) : 0.f;
     }
-    s_vinv[tid] = vmax > 0.f ? p.v_range / vmax : 0.f;
-    if (tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = vmax > 0.f ? vmax / p.v_range : 0.f;
   }
   __syncthreads();
 
   const int c0 = Tile::chan_of(lane);
-  float mean[Tile::kVec], vinv[Tile::kVec];
+  float stat[Tile::kVec];
 #pragma unroll
-  for (int i = 0; i < Tile::kVec; ++i) {
-    mean[i] = s_mean[c0 + i];
-    vinv[i] = s_vinv[c0 + i];
+  for (int i = 0; i < Tile::kVec; ++i) stat[i] = s_stat[c0 + i];
+
+  if (is_v) {
+    // V: e4m3 codes into the transposed, permuted tile (rows past kv_len and invalid keys were loaded as zeros).
+#pragma unroll
+    for (int st = 0; st < Tile::kSteps; ++st) {
+      const int rt = 32 * warp + Tile::row_of(st, lane);
+      const int pos = (rt & ~15) + v_position_in_group(rt & 15);
+#pragma unroll
+      for (int i = 0; i < Tile::kVec; ++i) {
+        const int c = c0 + i;
+        s_vt[c][vt_swizzle(c, pos)] =
+            static_cast<uint8_t>(__nv_cvt_float_to_fp8(rows.value(st, i) * stat[i], __NV_SATFINITE, __NV_E4M3));
+      }
+    }
+    __syncthreads();
+    for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kPrepassThreads) {
+      const int c = idx / (kPrepassTokens / 16);
+      const int grp = idx % (kPrepassTokens / 16);
+      const int col = tile * kPrepassTokens + 16 * grp;
+      if (col < p.kv_len16) {
+        *reinterpret_cast<uint4*>(p.v8t + (static_cast<int64_t>(bhk) * kHD + c) * p.kv_len16 + col) =
+            *reinterpret_cast<const uint4*>(&s_vt[c][vt_swizzle(c, 16 * grp)]);
+      }
+    }
+    return;
   }
 
   // K: smoothed row amax -> group amax (per_thread: 4 groups of 16 keys per 64-key block, else one).
@@ -438,7 +457,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
     if constexpr (kKeys) valid = first + r < key_end && ((row_ok >> st) & 1u);  // invalid keys: outside the amax
     if (valid) {
 #pragma unroll
-      for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(krows.value(st, i) - mean[i]));
+      for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(rows.value(st, i) - stat[i]));
     }
     m = row_group_max<Tile::kLanes>(m);
     if (lane % Tile::kLanes == 0) s_row[32 * warp + r] = m;
@@ -484,7 +503,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
       const float inv = amax > 0.f ? qmax / amax : 0.f;
       float x[Tile::kVec];
 #pragma unroll
-      for (int i = 0; i < Tile::kVec; ++i) x[i] = krows.value(st, i) - mean[i];
+      for (int i = 0; i < Tile::kVec; ++i) x[i] = rows.value(st, i) - stat[i];
       if constexpr (kKeys) {  // invalid keys: zero rows, not -mean
         if (!(first + r < key_end && ((row_ok >> st) & 1u))) {
 #pragma unroll
@@ -492,35 +511,6 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
         }
       }
       store_code_piece<Tile::kVec>(p.k8 + (static_cast<int64_t>(bhk) * p.kv_len + first + r) * kHD + c0, x, inv, qmax);
-    }
-  }
-  if constexpr (!kEarlyV) {
-    if constexpr (kKeys) {
-      vrows.load(vbase, p.v_token_stride, key_end - first, p.head_dim, p.vec_v != 0, lane, row_ok);
-    } else {
-      vrows.load(vbase, p.v_token_stride, p.kv_len - first, p.head_dim, p.vec_v != 0, lane);
-    }
-  }
-  // V: e4m3 codes into the transposed, permuted tile (rows past kv_len and invalid keys were loaded as zeros).
-#pragma unroll
-  for (int st = 0; st < Tile::kSteps; ++st) {
-    const int rt = 32 * warp + Tile::row_of(st, lane);
-    const int pos = (rt & ~15) + v_position_in_group(rt & 15);
-#pragma unroll
-    for (int i = 0; i < Tile::kVec; ++i) {
-      const int c = c0 + i;
-      s_vt[c][vt_swizzle(c, pos)] =
-          static_cast<uint8_t>(__nv_cvt_float_to_fp8(vrows.value(st, i) * vinv[i], __NV_SATFINITE, __NV_E4M3));
-    }
-  }
-  __syncthreads();
-  for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kPrepassThreads) {
-    const int c = idx / (kPrepassTokens / 16);
-    const int grp = idx % (kPrepassTokens / 16);
-    const int col = tile * kPrepassTokens + 16 * grp;
-    if (col < p.kv_len16) {
-      *reinterpret_cast<uint4*>(p.v8t + (static_cast<int64_t>(bhk) * kHD + c) * p.kv_len16 + col) =
-          *reinterpret_cast<const uint4*>(&s_vt[c][vt_swizzle(c, 16 * grp)]);
     }
   }
 }

@@ -19,7 +19,7 @@ cudaError_t launch_prepass_typed(const PrepassParams& p, const cuda::KeyValidity
   }
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  const int pass2 = p.batch * p.kv_heads * p.kv_tiles;
+  const int pass2 = 2 * p.batch * p.kv_heads * p.kv_tiles;  // a K and a V CTA per tile
   if constexpr (kKeys) {
     sm90_prepass_kv_keys_kernel<T, kHD><<<pass2, kPrepassThreads, 0, stream>>>(p, keys);
   } else {
