@@ -7,7 +7,9 @@
 //     softmax (softmax.cuh) -> P~ as e4m3 A-fragments in registers;
 //     R = P~.V    wgmma m64nDk32 f32.e4m3.e4m3 (RS) into a fresh accumulator, then O = alpha*O + R in
 //                 FP32 registers (two-level accumulation);
-//     software-pipelined (consume()): the softmax of block b+1 overlaps the P~.V of block b.
+//     software-pipelined (consume()): the softmax of block b+1 overlaps the P~.V of block b; with two consumer
+//     warpgroups (D=128) they take turns to issue their wgmmas (issue_turns.cuh), so one's softmax overlaps the
+//     other's GEMMs. (D=64: three consumer warpgroups of 160 registers, no turns.)
 //   The consumers' "empty" arrivals (one per warp) let the producer refill a stage.
 // Each CTA walks the (query tile, q head, batch) tiles grid-stride (tile_coord): one tile per CTA, or, for the
 // launches that gain from it (launch_grid.h), persistent with one CTA per SM, where the producer loads the next
@@ -88,8 +90,9 @@ __device__ __forceinline__ void rescale_accumulate(float (&o)[kN], const float (
   for (int i = 0; i < kN; ++i) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], r[i]);
 }
 
-// One consumer warpgroup: 64 query rows, all key blocks of the CTA, software-pipelined so that the
-// softmax of block b+1 runs while the tensor cores compute P~.V of block b:
+// One consumer warpgroup on one tile (the CTA's iter-th; its first K/V stage is the CTA's stage_base-th): 64 query
+// rows, all key blocks of the tile, software-pipelined so that the softmax of block b+1 runs while the tensor
+// cores compute P~.V of block b:
 //
 //   issue QK(b+1) -> S ; issue PV(b) -> R ; wait QK(b+1) ; softmax(b+1) -> P~ next ; wait PV(b) ;
 //   O = alpha(b) * O + R ; P~ <- P~ next

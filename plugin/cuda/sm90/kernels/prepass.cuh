@@ -36,12 +36,6 @@ namespace sage::sm90 {
 inline constexpr int kPrepassThreads = 128;
 inline constexpr int kPrepassTokens = 128;  // tokens per Q or kv CTA (one per thread)
 inline constexpr int kStatSlots = 8;        // rows read in parallel by a stats CTA (16 threads per row)
-// Occupancy hints (experiments: a minimum-blocks value changes the register allocation, docs/HOPPER_KERNEL.md).
-#if defined(SAGE_SM90_P1_MINBLOCKS)
-#define SAGE_SM90_P1_BOUNDS __launch_bounds__(kPrepassThreads, SAGE_SM90_P1_MINBLOCKS)
-#else
-#define SAGE_SM90_P1_BOUNDS __launch_bounds__(kPrepassThreads)
-#endif
 
 template <typename T>
 __device__ __forceinline__ float to_f32(T x);
@@ -320,7 +314,7 @@ __device__ __forceinline__ void q_stats_cta(const PrepassParams& p, const cuda::
 }
 
 template <typename T, int kHD>
-__global__ void SAGE_SM90_P1_BOUNDS sm90_prepass_q_stats_kernel(const PrepassParams p) {
+__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_q_stats_kernel(const PrepassParams p) {
   q_stats_cta<T, kHD, false>(p, cuda::KeyValidity{});
 }
 
