@@ -13,17 +13,14 @@ template <int kHeadDim, typename OutT, bool kCausal>
 cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKernelParams& p, int batch,
                                       cudaStream_t stream) {
   using Tr = AttnTraits<kHeadDim>;
-  const int q_tiles = (p.q_len + Tr::kBlockM - 1) / Tr::kBlockM;
   constexpr int kSmem = attn_smem_bytes<Tr>();
   auto* kernel = &sage_sm90_attention_kernel<kHeadDim, OutT, kCausal>;
   // Once per instantiation (thread-safe static init); not a stream operation, so capture-safe.
   static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (attr != cudaSuccess) return attr;
-  unsigned ctas = 0;
-  const cudaError_t grid_e =
-      attention_grid(static_cast<long long>(q_tiles) * p.q_heads * batch, Tr::kPersistent && !kCausal, &ctas);
+  dim3 grid;
+  const cudaError_t grid_e = attention_launch_grid<Tr, kCausal>(p, batch, &grid);
   if (grid_e != cudaSuccess) return grid_e;
-  const dim3 grid(ctas);
   kernel<<<grid, Tr::kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, p);
   return cudaGetLastError();
 }

@@ -9,6 +9,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "kernel_params.h"
+
 namespace sage::sm90 {
 
 // Test knob: SAGE_SM90_GRID_LIMIT=n caps every attention grid at n CTAs, so that small test shapes run many
@@ -31,6 +33,17 @@ inline cudaError_t attention_grid(long long n_work, bool persistent, unsigned* c
   }
   *ctas = static_cast<unsigned>(std::min(n, attention_grid_limit()));
   return cudaSuccess;
+}
+
+// The grid of one attention launch with tile traits Tr: every (query tile, q head, batch) tile, persistent for
+// non-causal launches.
+template <class Tr, bool kCausal>
+cudaError_t attention_launch_grid(const AttnKernelParams& p, int batch, dim3* grid) {
+  const long long tiles = static_cast<long long>((p.q_len + Tr::kBlockM - 1) / Tr::kBlockM) * p.q_heads * batch;
+  unsigned ctas = 0;
+  const cudaError_t e = attention_grid(tiles, Tr::kPersistent && !kCausal, &ctas);
+  *grid = dim3(ctas);
+  return e;
 }
 
 }  // namespace sage::sm90
