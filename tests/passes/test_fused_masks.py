@@ -49,6 +49,13 @@ def _sage_inputs(model: onnx.ModelProto) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ ONNX Attention
+def _present_inputs(names: list[str]) -> list[str]:
+    """A node's input list without its trailing absent optional inputs ("")."""
+    while names and names[-1] == "":
+        names = names[:-1]
+    return names
+
+
 def onnx_attention(
     q_shape: Sequence[int],
     kv_shape: Sequence[int],
@@ -72,8 +79,7 @@ def onnx_attention(
     if nonpad:
         names[6] = "nonpad_kv_seqlen"
         inputs.append(("nonpad_kv_seqlen", TensorProto.INT64, [q_shape[0]]))
-    while names[-1] == "":
-        names.pop()
+    names = _present_inputs(names)
     node = helper.make_node("Attention", names, ["Y"], name="/layers.0/attn/Attention", **attrs)
     if len(q_shape) == 4:
         y = [q_shape[0], q_shape[1], q_shape[2], kv_shape[3]]
@@ -260,8 +266,7 @@ def mha(
     if bias is not None:
         names[5] = "attention_bias"
         inputs.append(("attention_bias", F32, bias))
-    while names[-1] == "":
-        names.pop()
+    names = _present_inputs(names)
     node = helper.make_node(
         "MultiHeadAttention", names, ["y"], domain="com.microsoft", name="/mha", num_heads=H, **attrs
     )
@@ -405,8 +410,7 @@ def contrib_attention(
     if bias_shape is not None:
         names[5] = "attention_bias"
         inputs.append(("attention_bias", F32, bias_shape))
-    while names[-1] == "":
-        names.pop()
+    names = _present_inputs(names)
     outs = ["y", "present"][:outputs]
     node = helper.make_node("Attention", names, outs, domain="com.microsoft", name="/bert/attn", num_heads=H, **attrs)
     out_info: list[tuple[str, int, Sequence[Any] | None]] = [("y", F32, [B, SKV, hidden]), ("present", F32, None)]
