@@ -256,9 +256,11 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     wgmma_wait<0>();
     finish_block(blk, alpha[kCur]);
   };
+  float2 dv[kD / 8];  // deltaV for the epilogue, loaded under the last P~.V
   auto last = [&](int blk, auto cur) {
     constexpr int kCur = decltype(cur)::value;
     issue_pv(blk, pf[kCur]);
+    load_v_scales<kD>(p, bhk, lane, dv);
     wgmma_wait<0>();
     finish_block(blk, alpha[kCur]);
   };
@@ -270,7 +272,8 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   if (n_blocks == 0) {
     turns.finish();
     finish_tile();
-    store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
+    load_v_scales<kD>(p, bhk, lane, dv);
+    store_output<OutT, kD>(o, st, p, b, h, row0, lane, dv);
     return;
   }
   issue_qk(0);
@@ -301,7 +304,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   turns.finish();
   finish_tile();  // every wgmma of the tile has retired: its Q may be overwritten
 
-  store_output<OutT, kD>(o, st, p, b, h, bhk, row0, lane);
+  store_output<OutT, kD>(o, st, p, b, h, row0, lane, dv);
 }
 
 // Tile i of a launch: q tiles fastest, so the CTAs running at one time share their heads' K/V in L2;

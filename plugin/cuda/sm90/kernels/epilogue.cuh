@@ -36,10 +36,24 @@ struct OutputCast<__nv_bfloat16> {
   }
 };
 
-// o: the thread's m64 x Dp accumulator registers (o[4n+e]: row r0 + 8*(e>>1), column 8n + 2*(l%4) + (e&1)).
+// deltaV of the thread's output columns 8n + 2(l%4) and the next, one 8-byte load per pair (v_scale holds the
+// padded head dim for every head, so each pair is in bounds). The caller issues these before the tile's last P~.V
+// wait: loads written between the output stores cannot move above them (the stores might alias), which put
+// sixteen dependent L2 round trips into every tile's epilogue (37% of the kernel's stall samples at N = 1K).
+template <int kHeadDim>
+__device__ __forceinline__ void load_v_scales(const AttnKernelParams& p, int bhk, int lane,
+                                              float2 (&dv)[kHeadDim / 8]) {
+  const float2* src = reinterpret_cast<const float2*>(p.v_scale + static_cast<int64_t>(bhk) * kHeadDim) + (lane & 3);
+#pragma unroll
+  for (int n = 0; n < kHeadDim / 8; ++n) dv[n] = __ldg(src + 4 * n);
+}
+
+// o: the thread's m64 x Dp accumulator registers (o[4n+e]: row r0 + 8*(e>>1), column 8n + 2*(l%4) + (e&1));
+// dv: load_v_scales.
 template <typename OutT, int kHeadDim>
 __device__ __forceinline__ void store_output(const float (&o)[kHeadDim / 2], const RowState& st,
-                                             const AttnKernelParams& p, int b, int h, int bhk, int row0, int lane) {
+                                             const AttnKernelParams& p, int b, int h, int row0, int lane,
+                                             const float2 (&dv)[kHeadDim / 8]) {
   float inv[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -49,14 +63,13 @@ __device__ __forceinline__ void store_output(const float (&o)[kHeadDim / 2], con
     inv[r] = l > 0.f ? 1.f / l : 0.f;  // a row with no visible key outputs 0 (docs/OP_CONTRACT.md, Masks)
   }
   OutT* base = static_cast<OutT*>(p.out) + b * p.out_batch_stride + h * p.out_head_stride;
-  const float* dv = p.v_scale + static_cast<int64_t>(bhk) * kHeadDim;
   const int t = lane & 3;
 #pragma unroll
   for (int n = 0; n < kHeadDim / 8; ++n) {
     const int col = 8 * n + 2 * t;
     if (col >= p.head_dim) continue;
-    const float dv0 = dv[col];
-    const float dv1 = dv[col + 1];
+    const float dv0 = dv[n].x;
+    const float dv1 = dv[n].y;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = row0 + 8 * r;

@@ -3,7 +3,9 @@
 # carried under build/sm90_var/<name>/, and an Nsight Compute profile of the default kernel.
 set -o pipefail
 OUT="${OUT:-/tmp/sm90_out}"; mkdir -p "$OUT"
+# TEST_VARIANT=<name>: run the tests on that variant instead of build/sm90.
 export PYTHONUNBUFFERED=1 SAGE_SM90_LIB="$PWD/build/sm90/libsage_sm90.so"
+if [[ -n "${TEST_VARIANT:-}" ]]; then SAGE_SM90_LIB="$PWD/build/sm90_var/$TEST_VARIANT/libsage_sm90.so"; fi
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv,noheader
 if [[ -z "${SKIP_TESTS:-}" ]]; then
   timeout 200 python3 -m pytest tests/gpu_sm90 -q -p no:cacheprovider -rfEs --tb=short -x 2>&1 | tail -15 | tee "$OUT/tests.log"
