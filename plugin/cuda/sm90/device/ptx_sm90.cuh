@@ -159,6 +159,22 @@ __device__ __forceinline__ void named_bar_arrive(int id, int count) {
 #endif
 }
 
+// ---- programmatic dependent launch ------------------------------------------------------------------
+// The op's three launches chain programmatically (host/dependent_launch.h): a kernel lets the next one start its
+// CTAs early (they run their prologue and loads that do not depend on it), and the next one waits for this
+// grid's completion and memory before it reads what this grid wrote. Without a programmatic dependency (a plain
+// launch) both return at once.
+__device__ __forceinline__ void griddep_launch_dependents() {
+#if SAGE_SM90_DEVICE
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void griddep_wait() {
+#if SAGE_SM90_DEVICE
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
 // ---- warpgroup register reallocation ----------------------------------------------------------------
 template <int kRegs>
 __device__ __forceinline__ void setmaxnreg_inc() {

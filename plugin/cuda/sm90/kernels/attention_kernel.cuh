@@ -346,6 +346,8 @@ __device__ __forceinline__ void attention_persistent(const CUtensorMap* tm_q, co
     fence_barrier_init();
   }
   __syncthreads();
+  // Everything below reads the quantization passes' output (launched as a dependent of pass 2).
+  griddep_wait();
 
   // Keys a tile needs: all, or (causal) those up to its last row + offset.
   auto kv_end_of = [](const AttnKernelParams& p, int qt) {

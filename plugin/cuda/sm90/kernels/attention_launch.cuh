@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "../host/dependent_launch.h"
 #include "../host/launch.h"
 #include "launch_grid.h"
 #include "traits.h"
@@ -21,8 +22,7 @@ cudaError_t launch_attention_instance(const AttnTensorMaps& maps, const AttnKern
   dim3 grid;
   const cudaError_t grid_e = attention_launch_grid<Tr, kCausal>(p, batch, &grid);
   if (grid_e != cudaSuccess) return grid_e;
-  kernel<<<grid, Tr::kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, p);
-  return cudaGetLastError();
+  return launch_dependent(kernel, grid, dim3(Tr::kThreads), kSmem, stream, maps.q, maps.k, maps.v, p);
 }
 
 template <int kHeadDim>

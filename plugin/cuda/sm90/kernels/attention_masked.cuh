@@ -12,6 +12,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "../host/dependent_launch.h"
 #include "../host/launch.h"
 #include "attention_kernel.cuh"
 #include "launch_grid.h"
@@ -55,8 +56,7 @@ cudaError_t launch_masked_instance(const AttnTensorMaps& maps, const AttnKernelP
   dim3 grid;
   const cudaError_t grid_e = attention_launch_grid<Tr, kCausal>(p, batch, &grid);
   if (grid_e != cudaSuccess) return grid_e;
-  kernel<<<grid, Tr::kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, p, m);
-  return cudaGetLastError();
+  return launch_dependent(kernel, grid, dim3(Tr::kThreads), kSmem, stream, maps.q, maps.k, maps.v, p, m);
 }
 
 template <int kHeadDim, MaskKind kMask>

@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "../../common/key_validity.h"
+#include "../device/ptx_sm90.cuh"
 #include "kernel_params.h"
 #include "quant_groups.h"
 
@@ -306,6 +307,7 @@ __device__ __forceinline__ void kv_stats_chunk(const PrepassParams& p, const cud
 
 template <typename T, int kHD, bool kKeys>
 __device__ __forceinline__ void q_stats_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
+  griddep_launch_dependents();  // pass 2's CTAs may take the SMs this grid leaves (they wait for its results)
   if (static_cast<int>(blockIdx.x) < p.q_blocks) {
     quantize_q_tile<T, kHD>(p, blockIdx.x);
   } else {
@@ -344,6 +346,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   __shared__ float s_grp[8];
   __shared__ __align__(16) uint8_t s_vt[kHD][kPrepassTokens];
 
+  griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
   const bool is_v = (blockIdx.x & 1) != 0;
   const int cta = static_cast<int>(blockIdx.x >> 1);
   const int bhk = cta / p.kv_tiles;
@@ -363,7 +366,9 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   [[maybe_unused]] uint32_t row_ok = ~0u;
   if constexpr (kKeys) {
     key_end = keys.end(b);
-    if (tile > 0 && tile * kPrepassTokens >= key_end) return;  // never loaded by the attention kernel
+    // Never loaded by the attention kernel. (Tile 0 always runs and waits for pass 1 below, so this grid's
+    // completion still implies pass 1's, which the attention kernel relies on.)
+    if (tile > 0 && tile * kPrepassTokens >= key_end) return;
     if (keys.bits != nullptr && first < key_end) {
       const uint64_t word = keys.bits[static_cast<int64_t>(b) * keys.tiles + first / 64];
       const uint32_t valid32 = static_cast<uint32_t>(word >> (first % 64));
@@ -387,6 +392,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
     rows.load(base, stride, p.kv_len - first, p.head_dim, vec, lane);
   }
 
+  griddep_wait();  // pass 1's partial statistics (launched as a dependent of pass 1: host/dependent_launch.h)
   if (tid < kHD) {
     // Eight partials per round trip: a loop that waits for each L2 load in turn would put several of them
     // behind the tile's own loads.

@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "../host/dependent_launch.h"
 #include "params.h"
 #include "prepass.cuh"
 
@@ -19,13 +20,13 @@ cudaError_t launch_prepass_typed(const PrepassParams& p, const cuda::KeyValidity
   }
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  const int pass2 = 2 * p.batch * p.kv_heads * p.kv_tiles;  // a K and a V CTA per tile
+  // Pass 2 starts while pass 1 drains: its CTAs load their K / V rows, then wait for pass 1's statistics.
+  const dim3 pass2(2 * p.batch * p.kv_heads * p.kv_tiles);  // a K and a V CTA per tile
   if constexpr (kKeys) {
-    sm90_prepass_kv_keys_kernel<T, kHD><<<pass2, kPrepassThreads, 0, stream>>>(p, keys);
+    return launch_dependent(&sm90_prepass_kv_keys_kernel<T, kHD>, pass2, dim3(kPrepassThreads), 0, stream, p, keys);
   } else {
-    sm90_prepass_kv_kernel<T, kHD><<<pass2, kPrepassThreads, 0, stream>>>(p);
+    return launch_dependent(&sm90_prepass_kv_kernel<T, kHD>, pass2, dim3(kPrepassThreads), 0, stream, p);
   }
-  return cudaGetLastError();
 }
 
 template <bool kKeys, int kHD>

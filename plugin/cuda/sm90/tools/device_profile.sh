@@ -19,6 +19,6 @@ for prof in ${PROFILES:-d128n8k:8192:128:0:1 d128n1k:1024:128:0:4}; do
     || head -c 2000 "$OUT/src_$tag.err"
   ls -la "$OUT/src_$tag.csv"; grep -E "Duration|Issue Slots Busy|No Eligible|Warp Cycles Per Issued" "$OUT/sum_$tag.txt" | head -6
   # Every kernel of the op (both quantization passes and the attention kernel): duration and DRAM throughput.
-  timeout 120 ncu --clock-control none -k regex:sage_sm90 --section SpeedOfLight "${run[@]}" 2>&1 \
-    | grep -E "sage_sm90|Duration|DRAM Throughput|Compute \(SM\) Throughput" | tee "$OUT/kernels_$tag.txt"
+  timeout 120 ncu --clock-control none -k regex:sm90 --section SpeedOfLight --section MemoryWorkloadAnalysis "${run[@]}" 2>&1 \
+    | grep -E "sm90_|Duration|DRAM Throughput|Memory Throughput|Compute \(SM\) Throughput" | tee "$OUT/kernels_$tag.txt"
 done
