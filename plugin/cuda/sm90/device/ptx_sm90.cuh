@@ -159,6 +159,45 @@ __device__ __forceinline__ void named_bar_arrive(int id, int count) {
 #endif
 }
 
+// ---- shared memory by address (the epilogue's staging buffer; generic pointers would compile to generic accesses)
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+#if SAGE_SM90_DEVICE
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+#else
+  (void)addr; (void)v;
+#endif
+}
+__device__ __forceinline__ void st_shared_v2_b32(uint32_t addr, uint32_t v0, uint32_t v1) {
+#if SAGE_SM90_DEVICE
+  asm volatile("st.shared.v2.b32 [%0], {%1, %2};\n" ::"r"(addr), "r"(v0), "r"(v1) : "memory");
+#else
+  (void)addr; (void)v0; (void)v1;
+#endif
+}
+__device__ __forceinline__ uint4 ld_shared_v4_b32(uint32_t addr) {
+  uint4 v = make_uint4(0, 0, 0, 0);
+#if SAGE_SM90_DEVICE
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(addr)
+               : "memory");
+#else
+  (void)addr;
+#endif
+  return v;
+}
+
+// A 16-byte global store (the caller guarantees the alignment; the compiler cannot always prove it and would
+// split the store into four).
+__device__ __forceinline__ void st_global_v4_b32(void* ptr, const uint4& v) {
+#if SAGE_SM90_DEVICE
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(ptr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+               : "memory");
+#else
+  (void)ptr; (void)v;
+#endif
+}
+
 // ---- programmatic dependent launch ------------------------------------------------------------------
 // The op's three launches chain programmatically (host/dependent_launch.h): a kernel lets the next one start its
 // CTAs early (they run their prologue and loads that do not depend on it), and the next one waits for this

@@ -246,6 +246,7 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
                   p.out_strides.head % 2 == 0 && p.out_strides.token % 2 == 0)
                      ? 1
                      : 0;
+  ap.out_rows16 = aligned16(p.out, p.out_strides, elem) && (s.head_dim * elem) % 16 == 0 ? 1 : 0;
   // Masks (kernels/attention_masked.cuh): the masked kernels recompute kv_len and, bottom_right, the causal
   // offset per batch from `keys`; a general mask is read per block.
   AttnMaskParams mp{};

@@ -256,7 +256,10 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     wgmma_wait<0>();
     finish_block(blk, alpha[kCur]);
   };
-  float2 dv[kD / 8];  // deltaV for the epilogue, loaded under the last P~.V
+  // deltaV for the epilogue, loaded under the last P~.V. (The general-mask kernels, short of registers, store
+  // their output without the staging buffer: epilogue.cuh.)
+  float2 dv[kD / 8];
+  constexpr bool kStagedOutput = Tr::kStagedOutput && kMask != MaskKind::kGeneral;
   auto last = [&](int blk, auto cur) {
     constexpr int kCur = decltype(cur)::value;
     issue_pv(blk, pf[kCur]);
@@ -273,7 +276,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     turns.finish();
     finish_tile();
     load_v_scales<kD>(p, bhk, lane, dv);
-    store_output<OutT, kD>(o, st, p, b, h, row0, lane, dv);
+    store_output<OutT, kD, kStagedOutput>(o, st, p, b, h, row0, lane, dv, ss.out_stage[4 * cwg + warp]);
     return;
   }
   issue_qk(0);
@@ -304,7 +307,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   turns.finish();
   finish_tile();  // every wgmma of the tile has retired: its Q may be overwritten
 
-  store_output<OutT, kD>(o, st, p, b, h, row0, lane, dv);
+  store_output<OutT, kD, kStagedOutput>(o, st, p, b, h, row0, lane, dv, ss.out_stage[4 * cwg + warp]);
 }
 
 // Tile i of a launch: q tiles fastest, so the CTAs running at one time share their heads' K/V in L2;

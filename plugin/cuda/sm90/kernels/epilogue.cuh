@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "../device/ptx_sm90.cuh"
 #include "kernel_params.h"
 #include "softmax.cuh"
 
@@ -18,6 +19,9 @@ template <>
 struct OutputCast<float> {
   static __device__ __forceinline__ void one(float* p, float x) { *p = x; }
   static __device__ __forceinline__ void two(float* p, float x, float y) { *reinterpret_cast<float2*>(p) = make_float2(x, y); }
+  static __device__ __forceinline__ void stage(uint32_t addr, float x, float y) {
+    st_shared_v2_b32(addr, __float_as_uint(x), __float_as_uint(y));
+  }
 };
 
 template <>
@@ -26,6 +30,10 @@ struct OutputCast<__half> {
   static __device__ __forceinline__ void two(__half* p, float x, float y) {
     *reinterpret_cast<__half2*>(p) = __halves2half2(__float2half_rn(x), __float2half_rn(y));
   }
+  static __device__ __forceinline__ void stage(uint32_t addr, float x, float y) {
+    const __half2 v = __halves2half2(__float2half_rn(x), __float2half_rn(y));
+    st_shared_b32(addr, *reinterpret_cast<const uint32_t*>(&v));
+  }
 };
 
 template <>
@@ -33,6 +41,10 @@ struct OutputCast<__nv_bfloat16> {
   static __device__ __forceinline__ void one(__nv_bfloat16* p, float x) { *p = __float2bfloat16_rn(x); }
   static __device__ __forceinline__ void two(__nv_bfloat16* p, float x, float y) {
     *reinterpret_cast<__nv_bfloat162*>(p) = __halves2bfloat162(__float2bfloat16_rn(x), __float2bfloat16_rn(y));
+  }
+  static __device__ __forceinline__ void stage(uint32_t addr, float x, float y) {
+    const __nv_bfloat162 v = __halves2bfloat162(__float2bfloat16_rn(x), __float2bfloat16_rn(y));
+    st_shared_b32(addr, *reinterpret_cast<const uint32_t*>(&v));
   }
 };
 
@@ -49,11 +61,18 @@ __device__ __forceinline__ void load_v_scales(const AttnKernelParams& p, int bhk
 }
 
 // o: the thread's m64 x Dp accumulator registers (o[4n+e]: row r0 + 8*(e>>1), column 8n + 2*(l%4) + (e&1));
-// dv: load_v_scales.
-template <typename OutT, int kHeadDim>
+// dv: load_v_scales. stage: this warp's out_stage buffer (Tr::kStageWarpBytes), used when p.out_rows16.
+//
+// Rows that are whole 16-byte units (out_rows16) go through the warp's staging buffer: the accumulator pairs are
+// written there, then every lane stores 16-byte pieces, so a warp instruction writes whole rows (two at D = 128,
+// fp16) instead of 16-byte pieces of eight rows, and the warp issues a quarter of the stores. Inside a row the
+// 16-byte chunks are XOR-swizzled by the row's low three bits, which keeps both the pair writes (eight rows at
+// once) and the 16-byte reads (eight chunks of one row) free of bank conflicts.
+// kStaged = false leaves the staged path out (the general-mask kernels: its code costs them spills).
+template <typename OutT, int kHeadDim, bool kStaged = true>
 __device__ __forceinline__ void store_output(const float (&o)[kHeadDim / 2], const RowState& st,
                                              const AttnKernelParams& p, int b, int h, int row0, int lane,
-                                             const float2 (&dv)[kHeadDim / 8]) {
+                                             const float2 (&dv)[kHeadDim / 8], uint8_t* stage) {
   float inv[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -64,6 +83,39 @@ __device__ __forceinline__ void store_output(const float (&o)[kHeadDim / 2], con
   }
   OutT* base = static_cast<OutT*>(p.out) + b * p.out_batch_stride + h * p.out_head_stride;
   const int t = lane & 3;
+  if (kStaged && p.out_rows16) {
+    constexpr int kRowBytes = kHeadDim * static_cast<int>(sizeof(OutT));
+    constexpr int kChunks = kRowBytes / 16;  // 8 .. 32: the swizzle below stays inside the row
+    const int rs = lane >> 2;                // rows rs and rs + 8 of the warp's 16
+    const uint32_t stage_at = smem_u32(stage);
+#pragma unroll
+    for (int n = 0; n < kHeadDim / 8; ++n) {
+      const int byte = (8 * n + 2 * t) * static_cast<int>(sizeof(OutT));
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = rs + 8 * r;
+        OutputCast<OutT>::stage(stage_at + row * kRowBytes + (((byte >> 4) ^ (row & 7)) << 4) + (byte & 15),
+                                o[4 * n + 2 * r] * inv[r] * dv[n].x, o[4 * n + 2 * r + 1] * inv[r] * dv[n].y);
+      }
+    }
+    __syncwarp();
+    const int warp_row0 = row0 - rs;
+    const int row_chunks = p.head_dim * static_cast<int>(sizeof(OutT)) / 16;  // padded columns are not stored
+#pragma unroll
+    for (int i = 0; i < 16 * kChunks / 32; ++i) {
+      const int idx = 32 * i + lane;
+      const int row = idx / kChunks;
+      const int c = idx % kChunks;
+      if (warp_row0 + row < p.q_len && c < row_chunks) {
+        const uint4 v = ld_shared_v4_b32(stage_at + row * kRowBytes + ((c ^ (row & 7)) << 4));
+        st_global_v4_b32(reinterpret_cast<uint8_t*>(base + static_cast<int64_t>(warp_row0 + row) * p.out_token_stride) +
+                             16 * c,
+                         v);
+      }
+    }
+    __syncwarp();  // the next tile's epilogue rewrites the buffer
+    return;
+  }
 #pragma unroll
   for (int n = 0; n < kHeadDim / 8; ++n) {
     const int col = 8 * n + 2 * t;

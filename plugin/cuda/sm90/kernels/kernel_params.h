@@ -23,6 +23,8 @@ struct AttnKernelParams {
   int causal_offset;            // causal: key j is visible from row i when j <= i + causal_offset
                                 // (0 top_left, Skv - Sq bottom_right)
   int out_pairs;                // 1: two adjacent output elements may be stored as one 2-vector
+  int out_rows16;               // 1: base, strides and head_dim of the output are whole 16-byte units: rows
+                                // go out as 16-byte pieces staged through shared memory (epilogue.cuh)
 };
 
 // The mask inputs, a second argument of the masked kernels only (kernels/attention_masked.cuh; the unmasked

@@ -60,6 +60,11 @@ struct AttnTraits {
   static constexpr int kVBytes = kHeadDim * kBlockN;
   static constexpr int kKSteps = kHeadDim / 32;  // k32 steps of Q.K^T
   static constexpr int kAccRegs = kHeadDim / 2;  // m64 x D fp32 accumulator registers per thread
+  // Output rows staged through shared memory and stored as 16-byte pieces (epilogue.cuh): 16 rows per consumer
+  // warp, sized for the widest output type (fp32). D = 128 only: +13% kernel at N = 1K there, while at D = 64 (three
+  // consumer warpgroups) it cost 3% at N = 16K (ledger step 25).
+  static constexpr bool kStagedOutput = kHeadDim == 128;
+  static constexpr int kStageWarpBytes = kStagedOutput ? 16 * kHeadDim * 4 : 16;
 };
 
 template <class Tr>
@@ -67,6 +72,7 @@ struct alignas(1024) AttnSharedStorage {
   alignas(1024) int8_t q[Tr::kQBytes];
   alignas(1024) int8_t k[Tr::kStages][Tr::kKBytes];
   alignas(1024) uint8_t v[Tr::kStages][Tr::kVBytes];
+  alignas(128) uint8_t out_stage[4 * Tr::kConsumerWarpgroups][Tr::kStageWarpBytes];
   uint64_t q_full;
   uint64_t q_empty;
   uint64_t k_full[Tr::kStages];
