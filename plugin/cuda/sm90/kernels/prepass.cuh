@@ -37,6 +37,11 @@ namespace sage::sm90 {
 inline constexpr int kPrepassThreads = 128;
 inline constexpr int kPrepassTokens = 128;  // tokens per Q or kv CTA (one per thread)
 inline constexpr int kStatSlots = 8;        // rows read in parallel by a stats CTA (16 threads per row)
+// Pass 2: eight warps of 16 tokens per 128-key tile. Its code is unrolled over each thread's rows; with 32 tokens per
+// warp (four warps) the kernel was 86 KB of straight-line code that every CTA streams once, and instruction fetch
+// stalls ("no instruction") took 44% of its warps' samples.
+inline constexpr int kKvThreads = 256;
+inline constexpr int kKvWarpTokens = kPrepassTokens / (kKvThreads / 32);
 
 template <typename T>
 __device__ __forceinline__ float to_f32(T x);
@@ -95,15 +100,15 @@ __device__ __forceinline__ uint32_t int_code(float x, float inv, float qmax) {
 }
 
 // ---- warp-cooperative row tiles ----------------------------------------------------------------------
-// A warp owns 32 consecutive tokens; each row is read by kLanes lanes with one 16-byte load each (a
+// A warp owns kWarpTokens consecutive tokens; each row is read by kLanes lanes with one 16-byte load each (a
 // coalesced row segment), kRows rows per step, kSteps steps. The raw 16-byte pieces stay in registers
 // between the amax and the quantization, so each input byte is read from memory once.
-template <typename T, int kHD>
+template <typename T, int kHD, int kWarpTokens = 32>
 struct RowTile {
   static constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // channels per lane
   static constexpr int kLanes = kHD / kVec;                       // lanes per row
   static constexpr int kRows = 32 / kLanes;                       // rows per step
-  static constexpr int kSteps = 32 / kRows;
+  static constexpr int kSteps = kWarpTokens / kRows;
   static_assert(kLanes <= 32 && 32 % kLanes == 0, "a row spans a power-of-two lane group");
   static_assert(kSteps <= 32, "one bit per step in a row mask");
 
@@ -340,7 +345,7 @@ __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >>
 // per thread instead of both halves the registers, so more CTAs per SM keep loads in flight.
 template <typename T, int kHD, bool kKeys>
 __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
-  using Tile = RowTile<T, kHD>;
+  using Tile = RowTile<T, kHD, kKvWarpTokens>;
   __shared__ float s_stat[kHD];  // K: k-bar; V: Vr / amax
   __shared__ float s_row[kPrepassTokens];
   __shared__ float s_grp[8];
@@ -356,11 +361,11 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const int first = tile * kPrepassTokens + 32 * warp;
+  const int first = tile * kPrepassTokens + kKvWarpTokens * warp;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
 
   // kKeys: keys at or past key_end are not valid (nothing there is read); with a key-padding mask, row_ok has
-  // the bit of each step whose row is a valid key (a warp's 32 rows lie in one 64-key word of the bits). The
+  // the bit of each step whose row is a valid key (a warp's rows lie in one 64-key word of the bits). The
   // unmasked passes keep their code exactly (every kKeys change is under `if constexpr`).
   [[maybe_unused]] int key_end = p.kv_len;
   [[maybe_unused]] uint32_t row_ok = ~0u;
@@ -426,7 +431,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
     // V: e4m3 codes into the transposed, permuted tile (rows past kv_len and invalid keys were loaded as zeros).
 #pragma unroll
     for (int st = 0; st < Tile::kSteps; ++st) {
-      const int rt = 32 * warp + Tile::row_of(st, lane);
+      const int rt = kKvWarpTokens * warp + Tile::row_of(st, lane);
       const int pos = (rt & ~15) + v_position_in_group(rt & 15);
 #pragma unroll
       for (int i = 0; i < Tile::kVec; ++i) {
@@ -436,7 +441,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
       }
     }
     __syncthreads();
-    for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kPrepassThreads) {
+    for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kKvThreads) {
       const int c = idx / (kPrepassTokens / 16);
       const int grp = idx % (kPrepassTokens / 16);
       const int col = tile * kPrepassTokens + 16 * grp;
@@ -460,7 +465,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
       for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(rows.value(st, i) - stat[i]));
     }
     m = row_group_max<Tile::kLanes>(m);
-    if (lane % Tile::kLanes == 0) s_row[32 * warp + r] = m;
+    if (lane % Tile::kLanes == 0) s_row[kKvWarpTokens * warp + r] = m;
   }
   __syncthreads();
   const bool per_thread = gran == schema::QkGranularity::kPerThread;
@@ -478,7 +483,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
         leader = 64 * blk64 + 2 * gi;
         s_grp[tid] = m;
       }
-    } else {
+    } else if (warp < 4) {  // warps 0, 2 lead the two 64-key blocks
       const int blk64 = warp / 2;
       float x = row_group_max<32>(fmaxf(s_row[64 * blk64 + lane], s_row[64 * blk64 + 32 + lane]));
       if (lane == 0 && (warp & 1) == 0) {
@@ -497,7 +502,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
 #pragma unroll
   for (int st = 0; st < Tile::kSteps; ++st) {
     const int r = Tile::row_of(st, lane);
-    const int rt = 32 * warp + r;  // row in the CTA tile
+    const int rt = kKvWarpTokens * warp + r;  // row in the CTA tile
     if (first + r < p.kv_len) {
       const float amax = s_grp[per_thread ? 4 * (rt / 64) + (rt % 8) / 2 : rt / 64];
       const float inv = amax > 0.f ? qmax / amax : 0.f;
@@ -516,13 +521,13 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
 }
 
 template <typename T, int kHD>
-__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
+__global__ void __launch_bounds__(kKvThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
   kv_cta<T, kHD, false>(p, cuda::KeyValidity{});
 }
 
 // key_lengths / key-padding mask: invalid keys become zero rows, tiles past the batch's end are skipped.
 template <typename T, int kHD>
-__global__ void __launch_bounds__(kPrepassThreads)
+__global__ void __launch_bounds__(kKvThreads)
     sm90_prepass_kv_keys_kernel(const PrepassParams p, const cuda::KeyValidity keys) {
   kv_cta<T, kHD, true>(p, keys);
 }
