@@ -34,14 +34,13 @@
 
 namespace sage::sm90 {
 
-inline constexpr int kPrepassThreads = 128;
-inline constexpr int kPrepassTokens = 128;  // tokens per Q or kv CTA (one per thread)
-inline constexpr int kStatSlots = 8;        // rows read in parallel by a stats CTA (16 threads per row)
-// Pass 2: eight warps of 16 tokens per 128-key tile. Its code is unrolled over each thread's rows; with 32 tokens per
-// warp (four warps) the kernel was 86 KB of straight-line code that every CTA streams once, and instruction fetch
-// stalls ("no instruction") took 44% of its warps' samples.
-inline constexpr int kKvThreads = 256;
-inline constexpr int kKvWarpTokens = kPrepassTokens / (kKvThreads / 32);
+// Both passes run eight warps per CTA; a Q or K/V CTA covers 128 tokens, 16 per warp. Their code is unrolled over
+// each thread's rows: with 32 tokens per warp (four warps) pass 2 was 86 KB of straight-line code that every CTA
+// streams once, and instruction-fetch stalls took 44% of its warps' samples.
+inline constexpr int kPrepassThreads = 256;
+inline constexpr int kPrepassTokens = 128;  // tokens per Q or kv CTA
+inline constexpr int kWarpTokens = kPrepassTokens / (kPrepassThreads / 32);
+inline constexpr int kStatSlots = kPrepassThreads / 16;  // rows read in parallel by a stats CTA (16 threads per row)
 
 template <typename T>
 __device__ __forceinline__ float to_f32(T x);
@@ -177,7 +176,7 @@ __device__ __forceinline__ void store_code_piece(int8_t* dst, const float (&x)[k
 // ---- pass 1, role Q: one CTA = 128 tokens of one (batch, q head) -------------------------------------
 template <typename T, int kHD>
 __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk) {
-  using Tile = RowTile<T, kHD>;
+  using Tile = RowTile<T, kHD, kWarpTokens>;
   __shared__ float s_row[kPrepassTokens];
   __shared__ float s_grp[kPrepassTokens / 32 * 8];
   const int q_tiles = (p.q_len + kPrepassTokens - 1) / kPrepassTokens;
@@ -188,7 +187,8 @@ __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk)
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const int first = tile * kPrepassTokens + 32 * warp;  // the warp's first token
+  const int first = tile * kPrepassTokens + kWarpTokens * warp;  // the warp's first token
+  const int slice = warp / (32 / kWarpTokens);                     // the warp's 32-token slice (quant_groups.h)
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
 
   Tile rows;
@@ -200,7 +200,7 @@ __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk)
 #pragma unroll
     for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(rows.value(st, i)));
     m = row_group_max<Tile::kLanes>(m);
-    if (lane % Tile::kLanes == 0) s_row[32 * warp + Tile::row_of(st, lane)] = m;
+    if (lane % Tile::kLanes == 0) s_row[kWarpTokens * warp + Tile::row_of(st, lane)] = m;
   }
   __syncthreads();
   // Group maxima: per_thread 8 groups per 32-token slice (tokens g, g+8, g+16, g+24), per_warp one per
@@ -216,7 +216,7 @@ __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk)
         leader_row = 32 * slice + g;
         s_grp[tid] = m;
       }
-    } else {
+    } else if (warp < kPrepassTokens / 32) {  // warp w leads slice w
       const bool block = gran == schema::QkGranularity::kPerBlock;
       float x = block ? fmaxf(fmaxf(s_row[lane], s_row[lane + 32]), fmaxf(s_row[lane + 64], s_row[lane + 96]))
                       : s_row[32 * warp + lane];
@@ -241,8 +241,9 @@ __device__ __forceinline__ void quantize_q_tile(const PrepassParams& p, int blk)
   for (int st = 0; st < Tile::kSteps; ++st) {
     const int r = Tile::row_of(st, lane);
     if (first + r >= p.q_len) continue;
-    const int grp = gran == schema::QkGranularity::kPerThread ? 8 * warp + (r % 8)
-                    : gran == schema::QkGranularity::kPerWarp ? warp
+    // (kWarpTokens is a multiple of 8: a token's index in its slice is r modulo 8.)
+    const int grp = gran == schema::QkGranularity::kPerThread ? 8 * slice + (r % 8)
+                    : gran == schema::QkGranularity::kPerWarp ? slice
                                                                : 0;
     const float amax = s_grp[grp];
     const float inv = amax > 0.f ? qmax / amax : 0.f;
@@ -345,7 +346,7 @@ __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >>
 // per thread instead of both halves the registers, so more CTAs per SM keep loads in flight.
 template <typename T, int kHD, bool kKeys>
 __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
-  using Tile = RowTile<T, kHD, kKvWarpTokens>;
+  using Tile = RowTile<T, kHD, kWarpTokens>;
   __shared__ float s_stat[kHD];  // K: k-bar; V: Vr / amax
   __shared__ float s_row[kPrepassTokens];
   __shared__ float s_grp[8];
@@ -361,7 +362,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const int first = tile * kPrepassTokens + kKvWarpTokens * warp;
+  const int first = tile * kPrepassTokens + kWarpTokens * warp;
   const auto gran = static_cast<schema::QkGranularity>(p.granularity);
 
   // kKeys: keys at or past key_end are not valid (nothing there is read); with a key-padding mask, row_ok has
@@ -431,7 +432,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
     // V: e4m3 codes into the transposed, permuted tile (rows past kv_len and invalid keys were loaded as zeros).
 #pragma unroll
     for (int st = 0; st < Tile::kSteps; ++st) {
-      const int rt = kKvWarpTokens * warp + Tile::row_of(st, lane);
+      const int rt = kWarpTokens * warp + Tile::row_of(st, lane);
       const int pos = (rt & ~15) + v_position_in_group(rt & 15);
 #pragma unroll
       for (int i = 0; i < Tile::kVec; ++i) {
@@ -441,7 +442,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
       }
     }
     __syncthreads();
-    for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kKvThreads) {
+    for (int idx = tid; idx < kHD * (kPrepassTokens / 16); idx += kPrepassThreads) {
       const int c = idx / (kPrepassTokens / 16);
       const int grp = idx % (kPrepassTokens / 16);
       const int col = tile * kPrepassTokens + 16 * grp;
@@ -465,7 +466,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
       for (int i = 0; i < Tile::kVec; ++i) m = fmaxf(m, fabsf(rows.value(st, i) - stat[i]));
     }
     m = row_group_max<Tile::kLanes>(m);
-    if (lane % Tile::kLanes == 0) s_row[kKvWarpTokens * warp + r] = m;
+    if (lane % Tile::kLanes == 0) s_row[kWarpTokens * warp + r] = m;
   }
   __syncthreads();
   const bool per_thread = gran == schema::QkGranularity::kPerThread;
@@ -502,7 +503,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
 #pragma unroll
   for (int st = 0; st < Tile::kSteps; ++st) {
     const int r = Tile::row_of(st, lane);
-    const int rt = kKvWarpTokens * warp + r;  // row in the CTA tile
+    const int rt = kWarpTokens * warp + r;  // row in the CTA tile
     if (first + r < p.kv_len) {
       const float amax = s_grp[per_thread ? 4 * (rt / 64) + (rt % 8) / 2 : rt / 64];
       const float inv = amax > 0.f ? qmax / amax : 0.f;
@@ -521,13 +522,13 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
 }
 
 template <typename T, int kHD>
-__global__ void __launch_bounds__(kKvThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
+__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
   kv_cta<T, kHD, false>(p, cuda::KeyValidity{});
 }
 
 // key_lengths / key-padding mask: invalid keys become zero rows, tiles past the batch's end are skipped.
 template <typename T, int kHD>
-__global__ void __launch_bounds__(kKvThreads)
+__global__ void __launch_bounds__(kPrepassThreads)
     sm90_prepass_kv_keys_kernel(const PrepassParams p, const cuda::KeyValidity keys) {
   kv_cta<T, kHD, true>(p, keys);
 }

@@ -23,9 +23,9 @@ cudaError_t launch_prepass_typed(const PrepassParams& p, const cuda::KeyValidity
   // Pass 2 starts while pass 1 drains: its CTAs load their K / V rows, then wait for pass 1's statistics.
   const dim3 pass2(2 * p.batch * p.kv_heads * p.kv_tiles);  // a K and a V CTA per tile
   if constexpr (kKeys) {
-    return launch_dependent(&sm90_prepass_kv_keys_kernel<T, kHD>, pass2, dim3(kKvThreads), 0, stream, p, keys);
+    return launch_dependent(&sm90_prepass_kv_keys_kernel<T, kHD>, pass2, dim3(kPrepassThreads), 0, stream, p, keys);
   } else {
-    return launch_dependent(&sm90_prepass_kv_kernel<T, kHD>, pass2, dim3(kKvThreads), 0, stream, p);
+    return launch_dependent(&sm90_prepass_kv_kernel<T, kHD>, pass2, dim3(kPrepassThreads), 0, stream, p);
   }
 }
 
