@@ -353,8 +353,12 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   __shared__ __align__(16) uint8_t s_vt[kHD][kPrepassTokens];
 
   griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
-  const bool is_v = (blockIdx.x & 1) != 0;
-  const int cta = static_cast<int>(blockIdx.x >> 1);
+  // Heads in reverse order: pass 1's stats CTAs read the last heads' K and V last, so those are still in L2 when
+  // the first CTAs of this pass (started early, host/dependent_launch.h) read them again; and the codes of head 0,
+  // which the attention kernel reads first, are written last.
+  const int order = static_cast<int>(gridDim.x - 1 - blockIdx.x);
+  const bool is_v = (order & 1) != 0;
+  const int cta = order >> 1;
   const int bhk = cta / p.kv_tiles;
   const int tile = cta % p.kv_tiles;
   const int b = bhk / p.kv_heads;
