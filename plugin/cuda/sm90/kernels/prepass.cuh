@@ -337,26 +337,53 @@ __global__ void __launch_bounds__(kPrepassThreads)
 // keys {2t, 2t+1, 8+2t, 9+2t} at k = 4t..4t+3 (softmax.cuh), so key k goes to 4*((k%8)/2) + (k&1) + 2*(k/8).
 __device__ __forceinline__ int v_position_in_group(int k) { return 4 * ((k & 7) >> 1) + (k & 1) + 2 * (k >> 3); }
 
+// ---- a kv head's statistics from its partials ---------------------------------------------------------
+// Channel c's sum of K (is_v false) or max |V| over the head's stat_chunks partials, eight per round trip (a loop
+// that waits for each L2 load in turn would put several of them behind a pass-2 tile's own loads).
+template <int kHD>
+__device__ __forceinline__ float reduce_partials(const PrepassParams& p, int bhk, int c, bool is_v) {
+  const float* part = (is_v ? p.part_vmax : p.part_ksum) + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + c;
+  float acc = 0.f;
+  for (int ch0 = 0; ch0 < p.stat_chunks; ch0 += 8) {
+    float x[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) x[j] = ch0 + j < p.stat_chunks ? part[(ch0 + j) * kHD] : 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc = is_v ? fmaxf(acc, x[j]) : acc + x[j];
+  }
+  return acc;
+}
+
+// What the K / V quantization uses per channel: k-bar (the mean of the valid keys with kKeys; 0 without smooth_k or
+// without any valid key) or Vr / amaxV (0 for an all-zero channel), from reduce_partials' `acc` of batch b's head.
+template <bool kKeys>
+__device__ __forceinline__ float head_stat(const PrepassParams& p, const cuda::KeyValidity& keys, int b, bool is_v,
+                                           float acc) {
+  if (is_v) return acc > 0.f ? p.v_range / acc : 0.f;
+  if constexpr (kKeys) {
+    const int n = keys.count(b);
+    return p.smooth_k && n > 0 ? acc / static_cast<float>(n) : 0.f;
+  } else {
+    return p.smooth_k ? acc / static_cast<float>(p.kv_len) : 0.f;
+  }
+}
+
 // ---- pass 2: K codes or V^T codes of 128 keys of one kv head ----------------------------------------
 // V^T goes through shared memory [kHD][128] bytes; the 16-byte groups of channel row c are XOR-swizzled
 // by (c / 8) % 8 so that the byte stores of lanes holding neighbouring channel octets hit different banks.
 __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >> 3) & 7) << 4); }
 
-// Two CTAs per 128-key tile: even blockIdx.x quantizes its K rows, odd ones its V rows. Holding one tensor's rows
-// per thread instead of both halves the registers, so more CTAs per SM keep loads in flight.
+// Two CTAs per 128-key tile: even `order` quantizes its K rows, odd ones its V rows (order / 2 = kv head * kv_tiles +
+// tile). Holding one tensor's rows per thread instead of both halves the registers, so more CTAs per SM keep loads in
+// flight.
 template <typename T, int kHD, bool kKeys>
-__device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys) {
+__device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys, int order) {
   using Tile = RowTile<T, kHD, kWarpTokens>;
   __shared__ float s_stat[kHD];  // K: k-bar; V: Vr / amax
   __shared__ float s_row[kPrepassTokens];
   __shared__ float s_grp[8];
   __shared__ __align__(16) uint8_t s_vt[kHD][kPrepassTokens];
 
-  griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
-  // Heads in reverse order: pass 1's stats CTAs read the last heads' K and V last, so those are still in L2 when
-  // the first CTAs of this pass (started early, host/dependent_launch.h) read them again; and the codes of head 0,
-  // which the attention kernel reads first, are written last.
-  const int order = static_cast<int>(gridDim.x - 1 - blockIdx.x);
   const bool is_v = (order & 1) != 0;
   const int cta = order >> 1;
   const int bhk = cta / p.kv_tiles;
@@ -404,26 +431,9 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
 
   griddep_wait();  // pass 1's partial statistics (launched as a dependent of pass 1: host/dependent_launch.h)
   if (tid < kHD) {
-    // Eight partials per round trip: a loop that waits for each L2 load in turn would put several of them
-    // behind the tile's own loads.
-    const float* part = (is_v ? p.part_vmax : p.part_ksum) + static_cast<int64_t>(bhk) * p.stat_chunks * kHD + tid;
-    float acc = 0.f;
-    for (int ch0 = 0; ch0 < p.stat_chunks; ch0 += 8) {
-      float x[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) x[j] = ch0 + j < p.stat_chunks ? part[(ch0 + j) * kHD] : 0.f;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc = is_v ? fmaxf(acc, x[j]) : acc + x[j];
-    }
-    if (is_v) {
-      s_stat[tid] = acc > 0.f ? p.v_range / acc : 0.f;
-      if (tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = acc > 0.f ? acc / p.v_range : 0.f;
-    } else if constexpr (kKeys) {  // the mean of the valid keys; 0 without any
-      const int n = keys.count(b);
-      s_stat[tid] = p.smooth_k && n > 0 ? acc / static_cast<float>(n) : 0.f;
-    } else {
-      s_stat[tid] = p.smooth_k ? acc / static_cast<float>(p.kv_len) : 0.f;
-    }
+    const float acc = reduce_partials<kHD>(p, bhk, tid, is_v);
+    s_stat[tid] = head_stat<kKeys>(p, keys, b, is_v, acc);
+    if (is_v && tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = acc > 0.f ? acc / p.v_range : 0.f;
   }
   __syncthreads();
 
@@ -525,16 +535,24 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   }
 }
 
+// Heads in reverse order: pass 1's stats CTAs read the last heads' K and V last, so those are still in L2 when the
+// first CTAs of this pass (started early, host/dependent_launch.h) read them again; and the codes of head 0, which the
+// attention kernel reads first, are written last.
+__device__ __forceinline__ int pass2_order() {
+  griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
+  return static_cast<int>(gridDim.x - 1 - blockIdx.x);
+}
+
 template <typename T, int kHD>
 __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_kv_kernel(const PrepassParams p) {
-  kv_cta<T, kHD, false>(p, cuda::KeyValidity{});
+  kv_cta<T, kHD, false>(p, cuda::KeyValidity{}, pass2_order());
 }
 
 // key_lengths / key-padding mask: invalid keys become zero rows, tiles past the batch's end are skipped.
 template <typename T, int kHD>
 __global__ void __launch_bounds__(kPrepassThreads)
     sm90_prepass_kv_keys_kernel(const PrepassParams p, const cuda::KeyValidity keys) {
-  kv_cta<T, kHD, true>(p, keys);
+  kv_cta<T, kHD, true>(p, keys, pass2_order());
 }
 
 }  // namespace sage::sm90
