@@ -60,15 +60,25 @@ struct StageSlot {
       : stage(seq % Tr::kStages), phase(static_cast<uint32_t>((seq / Tr::kStages) & 1)) {}
 };
 
-// One tile's loads: Q once the consumers released the previous tile's Q (q_empty), then its n_tiles K / V^T
+// The Q buffer of a CTA's iter-th tile and the parity of that buffer's use.
+template <class Tr>
+struct QSlot {
+  int buf;
+  uint32_t phase;
+  __device__ __forceinline__ explicit QSlot(int iter)
+      : buf(iter % Tr::kQBuffers), phase(static_cast<uint32_t>((iter / Tr::kQBuffers) & 1)) {}
+};
+
+// One tile's loads: Q once the consumers released the Q buffer's previous tile (q_empty), then its n_tiles K / V^T
 // stages into the ring, continuing the CTA's stage sequence at stage_base.
 template <class Tr>
 __device__ __forceinline__ void produce(AttnSharedStorage<Tr>& ss, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                         const CUtensorMap* tm_v, int qt, int bh, int bhk, int n_tiles, int iter,
                                         int stage_base) {
-  mbar_wait(&ss.q_empty, static_cast<uint32_t>(iter & 1) ^ 1u);
-  mbar_arrive_expect_tx(&ss.q_full, Tr::kQBytes);
-  tma_load_3d(ss.q, tm_q, &ss.q_full, 0, qt * Tr::kBlockM, bh);
+  const QSlot<Tr> q(iter);
+  mbar_wait(&ss.q_empty[q.buf], q.phase ^ 1u);
+  mbar_arrive_expect_tx(&ss.q_full[q.buf], Tr::kQBytes);
+  tma_load_3d(ss.q[q.buf], tm_q, &ss.q_full[q.buf], 0, qt * Tr::kBlockM, bh);
   for (int j = 0; j < n_tiles; ++j) {
     const StageSlot<Tr> slot(stage_base + j);
     const int stage = slot.stage;
@@ -148,7 +158,9 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
 
   // Matrix descriptors, built once: a tile's descriptor is its base's plus (byte offset >> 4) (the start address
   // field cannot overflow below 256 KB), so a block needs one add per operand instead of a rebuild.
-  const uint64_t q_desc = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.q) + Tr::kWarpgroupRows * cwg * kD);
+  const QSlot<Tr> q_slot(iter);
+  const uint64_t q_desc =
+      make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.q[q_slot.buf]) + Tr::kWarpgroupRows * cwg * kD);
   const uint64_t k_desc0 = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.k[0]));
   const uint64_t v_desc0 = make_smem_desc<Tr::kVRowBytes>(smem_u32(ss.v[0]));
   auto stage_of = [stage_base](int blk) { return StageSlot<Tr>(stage_base + (blk >> 1)).stage; };
@@ -167,7 +179,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
         mbar_arrive(&ss.v_empty[slot.stage]);
       }
     }
-    if (lane == 0) mbar_arrive(&ss.q_empty);
+    if (lane == 0) mbar_arrive(&ss.q_empty[q_slot.buf]);
   };
   auto last_of_stage = [n_blocks](int blk) { return (blk & 1) == 1 || blk + 1 == n_blocks; };
 
@@ -271,7 +283,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   using Set1 = std::integral_constant<int, 1>;
 
   // Also when no block follows: the CTA must not retire under a pending TMA.
-  mbar_wait(&ss.q_full, static_cast<uint32_t>(iter & 1));
+  mbar_wait(&ss.q_full[q_slot.buf], q_slot.phase);
   if (n_blocks == 0) {
     turns.finish();
     finish_tile();
@@ -337,8 +349,11 @@ __device__ __forceinline__ void attention_persistent(const CUtensorMap* tm_q, co
   const int wg = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 128, 0);
 
   if (threadIdx.x == 0) {
-    mbar_init(&ss.q_full, 1);
-    mbar_init(&ss.q_empty, 4 * Tr::kConsumerWarpgroups);  // one arrival per consumer warp
+#pragma unroll
+    for (int i = 0; i < Tr::kQBuffers; ++i) {
+      mbar_init(&ss.q_full[i], 1);
+      mbar_init(&ss.q_empty[i], 4 * Tr::kConsumerWarpgroups);  // one arrival per consumer warp
+    }
 #pragma unroll
     for (int i = 0; i < Tr::kStages; ++i) {
       mbar_init(&ss.k_full[i], 1);

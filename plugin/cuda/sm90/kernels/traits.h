@@ -56,6 +56,10 @@ struct AttnTraits {
   static constexpr int kQKRowBytes = kHeadDim;  // int8 Q and K rows: 128B or 64B swizzle
   static constexpr int kVRowBytes = kBlockN;    // fp8 V^T rows hold 128 tokens: 128B swizzle
   static constexpr int kQBytes = kBlockM * kHeadDim;
+  // Two Q buffers at D = 128: a persistent CTA's producer loads the next tile's Q while the current tile still runs
+  // (with one, the load waited for the tile's end and its latency opened every tile): +3% at N <= 2K. At D = 64 the
+  // same change cost 7-10% (ledger step 32), so one buffer there.
+  static constexpr int kQBuffers = kHeadDim == 128 ? 2 : 1;
   static constexpr int kKBytes = kBlockN * kHeadDim;
   static constexpr int kVBytes = kHeadDim * kBlockN;
   static constexpr int kKSteps = kHeadDim / 32;  // k32 steps of Q.K^T
@@ -69,12 +73,12 @@ struct AttnTraits {
 
 template <class Tr>
 struct alignas(1024) AttnSharedStorage {
-  alignas(1024) int8_t q[Tr::kQBytes];
+  alignas(1024) int8_t q[Tr::kQBuffers][Tr::kQBytes];
   alignas(1024) int8_t k[Tr::kStages][Tr::kKBytes];
   alignas(1024) uint8_t v[Tr::kStages][Tr::kVBytes];
   alignas(128) uint8_t out_stage[4 * Tr::kConsumerWarpgroups][Tr::kStageWarpBytes];
-  uint64_t q_full;
-  uint64_t q_empty;
+  uint64_t q_full[Tr::kQBuffers];
+  uint64_t q_empty[Tr::kQBuffers];
   uint64_t k_full[Tr::kStages];
   uint64_t k_empty[Tr::kStages];
   uint64_t v_full[Tr::kStages];
