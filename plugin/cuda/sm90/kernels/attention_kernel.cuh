@@ -51,22 +51,15 @@ __device__ __forceinline__ AttnSharedStorage<Tr>& shared_storage() {
   return *reinterpret_cast<AttnSharedStorage<Tr>*>(base);
 }
 
-// Ring position of a CTA's seq-th 128-key stage load (counted over all its tiles).
-template <class Tr>
-struct StageSlot {
-  int stage;
+// Position in a ring of kSlots buffers of the seq-th use (counted over all of a CTA's tiles), and the parity of
+// that buffer's mbarrier phases for it. K/V stages: RingSlot<Tr::kStages> of the CTA's stage sequence; Q buffers:
+// RingSlot<Tr::kQBuffers> of its tile sequence.
+template <int kSlots>
+struct RingSlot {
+  int index;
   uint32_t phase;
-  __device__ __forceinline__ explicit StageSlot(int seq)
-      : stage(seq % Tr::kStages), phase(static_cast<uint32_t>((seq / Tr::kStages) & 1)) {}
-};
-
-// The Q buffer of a CTA's iter-th tile and the parity of that buffer's use.
-template <class Tr>
-struct QSlot {
-  int buf;
-  uint32_t phase;
-  __device__ __forceinline__ explicit QSlot(int iter)
-      : buf(iter % Tr::kQBuffers), phase(static_cast<uint32_t>((iter / Tr::kQBuffers) & 1)) {}
+  __device__ __forceinline__ explicit RingSlot(int seq)
+      : index(seq % kSlots), phase(static_cast<uint32_t>((seq / kSlots) & 1)) {}
 };
 
 // One tile's loads: Q once the consumers released the Q buffer's previous tile (q_empty), then its n_tiles K / V^T
@@ -75,13 +68,13 @@ template <class Tr>
 __device__ __forceinline__ void produce(AttnSharedStorage<Tr>& ss, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                         const CUtensorMap* tm_v, int qt, int bh, int bhk, int n_tiles, int iter,
                                         int stage_base) {
-  const QSlot<Tr> q(iter);
-  mbar_wait(&ss.q_empty[q.buf], q.phase ^ 1u);
-  mbar_arrive_expect_tx(&ss.q_full[q.buf], Tr::kQBytes);
-  tma_load_3d(ss.q[q.buf], tm_q, &ss.q_full[q.buf], 0, qt * Tr::kBlockM, bh);
+  const RingSlot<Tr::kQBuffers> q(iter);
+  mbar_wait(&ss.q_empty[q.index], q.phase ^ 1u);
+  mbar_arrive_expect_tx(&ss.q_full[q.index], Tr::kQBytes);
+  tma_load_3d(ss.q[q.index], tm_q, &ss.q_full[q.index], 0, qt * Tr::kBlockM, bh);
   for (int j = 0; j < n_tiles; ++j) {
-    const StageSlot<Tr> slot(stage_base + j);
-    const int stage = slot.stage;
+    const RingSlot<Tr::kStages> slot(stage_base + j);
+    const int stage = slot.index;
     const uint32_t phase = slot.phase;
     mbar_wait(&ss.k_empty[stage], phase ^ 1);
     mbar_arrive_expect_tx(&ss.k_full[stage], Tr::kKBytes);
@@ -158,28 +151,28 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
 
   // Matrix descriptors, built once: a tile's descriptor is its base's plus (byte offset >> 4) (the start address
   // field cannot overflow below 256 KB), so a block needs one add per operand instead of a rebuild.
-  const QSlot<Tr> q_slot(iter);
+  const RingSlot<Tr::kQBuffers> q_slot(iter);
   const uint64_t q_desc =
-      make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.q[q_slot.buf]) + Tr::kWarpgroupRows * cwg * kD);
+      make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.q[q_slot.index]) + Tr::kWarpgroupRows * cwg * kD);
   const uint64_t k_desc0 = make_smem_desc<Tr::kQKRowBytes>(smem_u32(ss.k[0]));
   const uint64_t v_desc0 = make_smem_desc<Tr::kVRowBytes>(smem_u32(ss.v[0]));
-  auto stage_of = [stage_base](int blk) { return StageSlot<Tr>(stage_base + (blk >> 1)).stage; };
-  auto phase_of = [stage_base](int blk) { return StageSlot<Tr>(stage_base + (blk >> 1)).phase; };
+  auto stage_of = [stage_base](int blk) { return RingSlot<Tr::kStages>(stage_base + (blk >> 1)).index; };
+  auto phase_of = [stage_base](int blk) { return RingSlot<Tr::kStages>(stage_base + (blk >> 1)).phase; };
   // End of the tile: release its Q, and the stages this warpgroup never read (a causal warpgroup can stop a
   // stage before its CTA) so that every stage sees one arrival per consumer warp. A skipped stage is released
   // only once it is full: an earlier arrival could complete the phase of the stage's previous use while another
   // warpgroup still reads it.
   auto finish_tile = [&]() {
     for (int j = (n_blocks + 1) / 2; j < cta_stages; ++j) {
-      const StageSlot<Tr> slot(stage_base + j);
-      mbar_wait(&ss.k_full[slot.stage], slot.phase);
-      mbar_wait(&ss.v_full[slot.stage], slot.phase);
+      const RingSlot<Tr::kStages> slot(stage_base + j);
+      mbar_wait(&ss.k_full[slot.index], slot.phase);
+      mbar_wait(&ss.v_full[slot.index], slot.phase);
       if (lane == 0) {
-        mbar_arrive(&ss.k_empty[slot.stage]);
-        mbar_arrive(&ss.v_empty[slot.stage]);
+        mbar_arrive(&ss.k_empty[slot.index]);
+        mbar_arrive(&ss.v_empty[slot.index]);
       }
     }
-    if (lane == 0) mbar_arrive(&ss.q_empty[q_slot.buf]);
+    if (lane == 0) mbar_arrive(&ss.q_empty[q_slot.index]);
   };
   auto last_of_stage = [n_blocks](int blk) { return (blk & 1) == 1 || blk + 1 == n_blocks; };
 
@@ -283,7 +276,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   using Set1 = std::integral_constant<int, 1>;
 
   // Also when no block follows: the CTA must not retire under a pending TMA.
-  mbar_wait(&ss.q_full[q_slot.buf], q_slot.phase);
+  mbar_wait(&ss.q_full[q_slot.index], q_slot.phase);
   if (n_blocks == 0) {
     turns.finish();
     finish_tile();
