@@ -152,6 +152,49 @@ def test_long_noncausal_d64(rng):
     _check(rng, q_heads=2, kv_heads=2, q_len=1500, kv_len=2100, head_dim=64)
 
 
+# ---- single-launch quantization of short sequences (kernels/prepass.cuh, kClustered) -------------------------
+@pytest.mark.parametrize("granularity", ["per_thread", "per_warp", "per_block"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("kv_len,head_dim", [(1, 128), (77, 64), (640, 80), (1000, 128), (1024, 64)])
+def test_clustered_quantization_matches_two_passes(rng, monkeypatch, dtype, kv_len, head_dim, granularity):
+    """kv_len <= 1024 quantizes K and V in clusters that reduce k-bar / amax V over distributed shared memory; against
+    the contract reference, and against the two-pass path (SAGE_SM90_KV_CLUSTER=0), which differs only by the
+    summation order of k-bar."""
+    arrs, (q, k, v) = _inputs(rng, dtype, batch=2, q_heads=6, kv_heads=3, q_len=300, kv_len=kv_len,
+                              head_dim=head_dim, layout="BNSH", outliers=True)
+    attrs = dict(qk_granularity=granularity)
+    clustered = _run(q, k, v, **attrs).float().cpu().numpy()
+    monkeypatch.setenv("SAGE_SM90_KV_CLUSTER", "0")
+    two_pass = _run(q, k, v, **attrs).float().cpu().numpy()
+    assert np.isfinite(clustered).all()
+    ref = sage_attention_reference(*arrs, layout="BNSH", **attrs)
+    assert fidelity(clustered, ref).cos >= REF_COS
+    f = fidelity(clustered, two_pass)
+    assert f.cos >= 0.99999 and f.rel_l1 <= 2e-3, f
+
+
+def test_clustered_quantization_skips_the_stats_pass(rng, monkeypatch):
+    """With the clustered launch nothing writes pass 1's partial statistics (the workspace keeps its poison there);
+    with SAGE_SM90_KV_CLUSTER=0, or kv_len > 1024, the two passes do."""
+    torch = _torch()
+
+    def partials_written(kv_len):
+        _, (q, k, v) = _inputs(rng, "float16", batch=1, q_heads=2, kv_heads=2, q_len=128, kv_len=kv_len,
+                               head_dim=128, layout="BNSH")
+        out = torch.empty_like(q)
+        call = LIB.make_call(q, k, v, out)
+        plan = LIB.plan(call)
+        ws = torch.full((plan.total,), 0x5A, dtype=torch.uint8, device="cuda")
+        LIB.run(call, ws, phase=1)
+        torch.cuda.synchronize()
+        return bool((ws[plan.part_ksum : plan.part_vmax] != 0x5A).any())
+
+    assert not partials_written(1024)
+    assert partials_written(1025)
+    monkeypatch.setenv("SAGE_SM90_KV_CLUSTER", "0")
+    assert partials_written(1024)
+
+
 # ---- layouts and strides -----------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
 def test_bsnh(rng, dtype):

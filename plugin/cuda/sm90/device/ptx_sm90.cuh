@@ -214,6 +214,39 @@ __device__ __forceinline__ void griddep_wait() {
 #endif
 }
 
+// ---- thread block clusters (the single-launch quantization of short sequences, prepass.cuh) ------------
+__device__ __forceinline__ uint32_t cluster_size() {
+  uint32_t n = 1;
+#if SAGE_SM90_DEVICE
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+#endif
+  return n;
+}
+// Arrive (release: this CTA's shared-memory writes become visible to the cluster) / wait (acquire) on the
+// cluster barrier; every thread of the cluster takes part.
+__device__ __forceinline__ void cluster_arrive() {
+#if SAGE_SM90_DEVICE
+  asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if SAGE_SM90_DEVICE
+  asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+// A float of CTA `rank`'s shared memory at the address this CTA's `addr` has in its own.
+__device__ __forceinline__ float ld_shared_cluster_f32(uint32_t addr, uint32_t rank) {
+  float v = 0.f;
+#if SAGE_SM90_DEVICE
+  uint32_t remote = 0;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(addr), "r"(rank));
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote) : "memory");
+#else
+  (void)addr; (void)rank;
+#endif
+  return v;
+}
+
 // ---- warpgroup register reallocation ----------------------------------------------------------------
 template <int kRegs>
 __device__ __forceinline__ void setmaxnreg_inc() {

@@ -368,6 +368,60 @@ __device__ __forceinline__ float head_stat(const PrepassParams& p, const cuda::K
   }
 }
 
+// ---- a kv head's statistics inside a cluster (single-launch quantization) -----------------------------
+// The channel sums of K (is_v false) or max |V| of this CTA's rows (rows past kv_len were loaded as zeros), then over
+// the cluster's CTAs through distributed shared memory; thread c < kHD gets channel c's value for the whole head.
+// Leaves one cluster arrival pending (this CTA's partials are read by the others): the caller waits before it exits.
+template <class Tile, int kHD>
+__device__ __forceinline__ float reduce_in_cluster(const Tile& rows, bool is_v, int tid) {
+  __shared__ float s_warp[kPrepassThreads / 32][kHD];
+  __shared__ float s_part[kHD];
+  const int lane = tid & 31;
+  float part[Tile::kVec];
+#pragma unroll
+  for (int i = 0; i < Tile::kVec; ++i) part[i] = 0.f;
+#pragma unroll
+  for (int st = 0; st < Tile::kSteps; ++st) {
+#pragma unroll
+    for (int i = 0; i < Tile::kVec; ++i) {
+      const float x = rows.value(st, i);
+      part[i] = is_v ? fmaxf(part[i], fabsf(x)) : part[i] + x;
+    }
+  }
+#pragma unroll
+  for (int b = Tile::kLanes; b < 32; b <<= 1) {  // lanes holding the same channels of other rows
+#pragma unroll
+    for (int i = 0; i < Tile::kVec; ++i) {
+      const float o = __shfl_xor_sync(0xffffffffu, part[i], b);
+      part[i] = is_v ? fmaxf(part[i], o) : part[i] + o;
+    }
+  }
+  if (lane < Tile::kLanes) {
+#pragma unroll
+    for (int i = 0; i < Tile::kVec; ++i) s_warp[tid >> 5][Tile::chan_of(lane) + i] = part[i];
+  }
+  __syncthreads();
+  if (tid < kHD) {
+    float acc = 0.f;
+#pragma unroll
+    for (int w = 0; w < kPrepassThreads / 32; ++w) acc = is_v ? fmaxf(acc, s_warp[w][tid]) : acc + s_warp[w][tid];
+    s_part[tid] = acc;
+  }
+  cluster_arrive();
+  cluster_wait();
+  float acc = 0.f;
+  if (tid < kHD) {
+    const uint32_t at = smem_u32(&s_part[tid]);
+    const uint32_t n = cluster_size();
+    for (uint32_t r = 0; r < n; ++r) {
+      const float x = ld_shared_cluster_f32(at, r);
+      acc = is_v ? fmaxf(acc, x) : acc + x;
+    }
+  }
+  cluster_arrive();
+  return acc;
+}
+
 // ---- pass 2: K codes or V^T codes of 128 keys of one kv head ----------------------------------------
 // V^T goes through shared memory [kHD][128] bytes; the 16-byte groups of channel row c are XOR-swizzled
 // by (c / 8) % 8 so that the byte stores of lanes holding neighbouring channel octets hit different banks.
@@ -376,7 +430,10 @@ __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >>
 // Two CTAs per 128-key tile: even `order` quantizes its K rows, odd ones its V rows (order / 2 = kv head * kv_tiles +
 // tile). Holding one tensor's rows per thread instead of both halves the registers, so more CTAs per SM keep loads in
 // flight.
-template <typename T, int kHD, bool kKeys>
+// kClustered (single-launch quantization, kv_len <= 128 * 8): `order` counts whole clusters of p.kv_cluster CTAs, the
+// K or V tiles of one kv head (cluster rank = tile, heads in reverse order); the head's statistics come from the
+// cluster's own rows (reduce_in_cluster) instead of pass 1's partials, so K and V cross DRAM once.
+template <typename T, int kHD, bool kKeys, bool kClustered = false>
 __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyValidity& keys, int order) {
   using Tile = RowTile<T, kHD, kWarpTokens>;
   __shared__ float s_stat[kHD];  // K: k-bar; V: Vr / amax
@@ -384,10 +441,20 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
   __shared__ float s_grp[8];
   __shared__ __align__(16) uint8_t s_vt[kHD][kPrepassTokens];
 
-  const bool is_v = (order & 1) != 0;
-  const int cta = order >> 1;
-  const int bhk = cta / p.kv_tiles;
-  const int tile = cta % p.kv_tiles;
+  bool is_v;
+  int bhk, tile;
+  if constexpr (kClustered) {
+    const int cluster = order / p.kv_cluster;
+    const int heads = p.batch * p.kv_heads;
+    is_v = (cluster & 1) != 0;
+    bhk = heads - 1 - (cluster >> 1);
+    tile = order % p.kv_cluster;
+  } else {
+    is_v = (order & 1) != 0;
+    const int cta = order >> 1;
+    bhk = cta / p.kv_tiles;
+    tile = cta % p.kv_tiles;
+  }
   const int b = bhk / p.kv_heads;
   const int g = bhk % p.kv_heads;
   const int tid = threadIdx.x;
@@ -429,11 +496,19 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
     rows.load(base, stride, p.kv_len - first, p.head_dim, vec, lane);
   }
 
-  griddep_wait();  // pass 1's partial statistics (launched as a dependent of pass 1: host/dependent_launch.h)
-  if (tid < kHD) {
-    const float acc = reduce_partials<kHD>(p, bhk, tid, is_v);
-    s_stat[tid] = head_stat<kKeys>(p, keys, b, is_v, acc);
-    if (is_v && tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = acc > 0.f ? acc / p.v_range : 0.f;
+  if constexpr (kClustered) {
+    const float acc = reduce_in_cluster<Tile, kHD>(rows, is_v, tid);
+    if (tid < kHD) {
+      s_stat[tid] = head_stat<kKeys>(p, keys, b, is_v, acc);
+      if (is_v && tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = acc > 0.f ? acc / p.v_range : 0.f;
+    }
+  } else {
+    griddep_wait();  // pass 1's partial statistics (launched as a dependent of pass 1: host/dependent_launch.h)
+    if (tid < kHD) {
+      const float acc = reduce_partials<kHD>(p, bhk, tid, is_v);
+      s_stat[tid] = head_stat<kKeys>(p, keys, b, is_v, acc);
+      if (is_v && tile == 0) p.v_scale[static_cast<int64_t>(bhk) * kHD + tid] = acc > 0.f ? acc / p.v_range : 0.f;
+    }
   }
   __syncthreads();
 
@@ -465,6 +540,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
             *reinterpret_cast<const uint4*>(&s_vt[c][vt_swizzle(c, 16 * grp)]);
       }
     }
+    if constexpr (kClustered) cluster_wait();  // the cluster's reads of this CTA's partials are done
     return;
   }
 
@@ -533,6 +609,7 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
       store_code_piece<Tile::kVec>(p.k8 + (static_cast<int64_t>(bhk) * p.kv_len + first + r) * kHD + c0, x, inv, qmax);
     }
   }
+  if constexpr (kClustered) cluster_wait();
 }
 
 // Heads in reverse order: pass 1's stats CTAs read the last heads' K and V last, so those are still in L2 when the
@@ -541,6 +618,19 @@ __device__ __forceinline__ void kv_cta(const PrepassParams& p, const cuda::KeyVa
 __device__ __forceinline__ int pass2_order() {
   griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
   return static_cast<int>(gridDim.x - 1 - blockIdx.x);
+}
+
+// Single-launch quantization of short sequences (kv_len <= 128 * 8, no key masks): Q CTAs as in pass 1, then one cluster
+// of kv_cluster CTAs per kv head and tensor (kv_cta<kClustered>). Nothing reads another launch's output.
+template <typename T, int kHD>
+__global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_clustered_kernel(const PrepassParams p) {
+  griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
+  const int cta = static_cast<int>(blockIdx.x);
+  if (cta < p.q_cluster_pad) {
+    if (cta < p.q_blocks) quantize_q_tile<T, kHD>(p, cta);
+    return;
+  }
+  kv_cta<T, kHD, false, true>(p, cuda::KeyValidity{}, cta - p.q_cluster_pad);
 }
 
 template <typename T, int kHD>

@@ -10,8 +10,28 @@
 namespace sage::sm90 {
 
 // kKeys: the passes that see only each batch's valid keys (`keys`; ignored otherwise).
+// The single-launch quantization (p.kv_cluster > 0): Q CTAs, then a cluster of kv_cluster CTAs per kv head and tensor.
+template <typename T, int kHD>
+cudaError_t launch_prepass_clustered(const PrepassParams& p, cudaStream_t stream) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(p.q_cluster_pad + 2 * p.batch * p.kv_heads * p.kv_cluster);
+  config.blockDim = dim3(kPrepassThreads);
+  config.stream = stream;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = static_cast<unsigned>(p.kv_cluster);
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, &sm90_prepass_clustered_kernel<T, kHD>, p);
+}
+
 template <typename T, int kHD, bool kKeys>
 cudaError_t launch_prepass_typed(const PrepassParams& p, const cuda::KeyValidity& keys, cudaStream_t stream) {
+  if constexpr (!kKeys) {
+    if (p.kv_cluster > 0) return launch_prepass_clustered<T, kHD>(p, stream);
+  }
   const int pass1 = p.q_blocks + p.batch * p.kv_heads * p.stat_chunks;
   if constexpr (kKeys) {
     sm90_prepass_q_stats_keys_kernel<T, kHD><<<pass1, kPrepassThreads, 0, stream>>>(p, keys);
