@@ -3,7 +3,7 @@ by hand: compute-sanitizer --tool racecheck python3 tests/gpu_sm90/sanitize_case
 
 Ragged lengths (partial TMA boxes, partial 64-key blocks), a head dim that needs padding, GQA, both causal
 alignments with Sq != Skv and every output type make out-of-bounds accesses and barrier mistakes visible. Calls
-with kv_len <= 1024 run the single-launch (clustered) quantization; a last set runs the same with the two passes."""
+with kv_len <= 2048 run the single-launch (clustered) quantization; a last set runs the same with the two passes."""
 from __future__ import annotations
 
 import os
@@ -52,7 +52,18 @@ def main() -> None:
             raise SystemExit(f"non-finite output with SAGE_SM90_GRID_LIMIT=2: D={head_dim} causal={causal}")
         cases += 1
     del os.environ["SAGE_SM90_GRID_LIMIT"]
-    # The calls above with kv_len <= 1024 quantized K and V in clusters; the same shapes once with the two passes.
+    # A cluster of 15 CTAs (non-portable size): kv_len 1900.
+    for head_dim in (128, 64):
+        q = torch.randn(1, 2, 130, head_dim, device="cuda", dtype=torch.float16)
+        k = torch.randn(1, 1, 1900, head_dim, device="cuda", dtype=torch.float16)
+        v = torch.randn(1, 1, 1900, head_dim, device="cuda", dtype=torch.float16)
+        out = torch.full_like(q, float("nan"))
+        lib.attention(q, k, v, out)
+        torch.cuda.synchronize()
+        if not torch.isfinite(out).all():
+            raise SystemExit(f"non-finite output with kv_len 1900: D={head_dim}")
+        cases += 1
+    # The calls above with kv_len <= 2048 quantized K and V in clusters; the same shapes once with the two passes.
     os.environ["SAGE_SM90_KV_CLUSTER"] = "0"
     for head_dim in (128, 64):
         q = torch.randn(1, 4, 150, head_dim, device="cuda", dtype=torch.bfloat16)

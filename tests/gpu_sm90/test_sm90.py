@@ -155,9 +155,9 @@ def test_long_noncausal_d64(rng):
 # ---- single-launch quantization of short sequences (kernels/prepass.cuh, kClustered) -------------------------
 @pytest.mark.parametrize("granularity", ["per_thread", "per_warp", "per_block"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-@pytest.mark.parametrize("kv_len,head_dim", [(1, 128), (77, 64), (640, 80), (1000, 128), (1024, 64)])
+@pytest.mark.parametrize("kv_len,head_dim", [(1, 128), (77, 64), (640, 80), (1000, 128), (1024, 64), (2048, 128), (1900, 64)])
 def test_clustered_quantization_matches_two_passes(rng, monkeypatch, dtype, kv_len, head_dim, granularity):
-    """kv_len <= 1024 quantizes K and V in clusters that reduce k-bar / amax V over distributed shared memory; against
+    """kv_len <= 2048 quantizes K and V in clusters (up to 16 CTAs) that reduce k-bar / amax V over distributed shared memory; against
     the contract reference, and against the two-pass path (SAGE_SM90_KV_CLUSTER=0), which differs only by the
     summation order of k-bar."""
     arrs, (q, k, v) = _inputs(rng, dtype, batch=2, q_heads=6, kv_heads=3, q_len=300, kv_len=kv_len,
@@ -175,7 +175,7 @@ def test_clustered_quantization_matches_two_passes(rng, monkeypatch, dtype, kv_l
 
 def test_clustered_quantization_skips_the_stats_pass(rng, monkeypatch):
     """With the clustered launch nothing writes pass 1's partial statistics (the workspace keeps its poison there);
-    with SAGE_SM90_KV_CLUSTER=0, or kv_len > 1024, the two passes do."""
+    with SAGE_SM90_KV_CLUSTER=0, or kv_len > 2048, the two passes do."""
     torch = _torch()
 
     def partials_written(kv_len):
@@ -190,7 +190,8 @@ def test_clustered_quantization_skips_the_stats_pass(rng, monkeypatch):
         return bool((ws[plan.part_ksum : plan.part_vmax] != 0x5A).any())
 
     assert not partials_written(1024)
-    assert partials_written(1025)
+    assert not partials_written(2048)
+    assert partials_written(2049)
     monkeypatch.setenv("SAGE_SM90_KV_CLUSTER", "0")
     assert partials_written(1024)
 

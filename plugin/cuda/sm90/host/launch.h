@@ -18,6 +18,9 @@ struct AttnTensorMaps {
 // key-padding mask (keys.any()), launch_prepass_keys: the passes that see only each batch's valid keys
 // (prepass.cuh, kKeys).
 cudaError_t launch_prepass(const PrepassParams& p, DType dtype, int head_dim_padded, cudaStream_t stream);
+// Largest cluster the single-launch quantization (PrepassParams::kv_cluster) may use on the current device: 16 where
+// sm_90's non-portable cluster size can be scheduled, else the portable 8.
+int max_kv_cluster(DType dtype, int head_dim_padded);
 cudaError_t launch_prepass_keys(const PrepassParams& p, const cuda::KeyValidity& keys, DType dtype,
                                 int head_dim_padded, cudaStream_t stream);
 

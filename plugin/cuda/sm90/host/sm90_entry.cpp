@@ -43,9 +43,6 @@ std::string cuda_error(const char* what, cudaError_t e) {
   return std::string("sm90 ") + what + " launch failed: " + cudaGetErrorString(e);
 }
 
-// Largest cluster the single-launch quantization uses (the portable limit): kv_len <= 128 * 8.
-constexpr int kMaxKvCluster = 8;
-
 // Test and benchmark knob: SAGE_SM90_KV_CLUSTER=0 keeps the two quantization passes for every call (read per call).
 bool kv_cluster_allowed() {
   const char* v = std::getenv("SAGE_SM90_KV_CLUSTER");
@@ -215,9 +212,10 @@ std::string sage::sm90::run_sm90_phases(const sage::AttentionParams& p, void* wo
   pp.part_ksum = reinterpret_cast<float*>(ws + plan.part_ksum);
   pp.part_vmax = reinterpret_cast<float*>(ws + plan.part_vmax);
   const cuda::KeyValidity keys = key_validity(p, plan, ws);
-  // Short sequences without key masks quantize in one launch (kernels/prepass.cuh, kClustered): each kv head's K (V)
-  // tiles form one cluster that reduces k-bar (amax V) over distributed shared memory, so K and V are read once.
-  if (!keys.any() && plan.kv_tiles <= kMaxKvCluster && kv_cluster_allowed()) {
+  // Short sequences without key masks (kv_len <= 2048; 1024 where clusters of 16 cannot be scheduled) quantize in one
+  // launch (kernels/prepass.cuh, kClustered): each kv head's K (V) tiles form one cluster that reduces k-bar (amax V)
+  // over distributed shared memory, so K and V are read once.
+  if (!keys.any() && kv_cluster_allowed() && plan.kv_tiles <= max_kv_cluster(p.dtype, dp)) {
     pp.kv_cluster = plan.kv_tiles;
     pp.q_cluster_pad = static_cast<int>(ceil_div(plan.q_blocks, plan.kv_tiles) * plan.kv_tiles);
   }

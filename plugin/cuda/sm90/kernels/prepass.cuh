@@ -430,7 +430,7 @@ __device__ __forceinline__ int vt_swizzle(int c, int pos) { return pos ^ (((c >>
 // Two CTAs per 128-key tile: even `order` quantizes its K rows, odd ones its V rows (order / 2 = kv head * kv_tiles +
 // tile). Holding one tensor's rows per thread instead of both halves the registers, so more CTAs per SM keep loads in
 // flight.
-// kClustered (single-launch quantization, kv_len <= 128 * 8): `order` counts whole clusters of p.kv_cluster CTAs, the
+// kClustered (single-launch quantization, kv_len <= 128 * 16): `order` counts whole clusters of p.kv_cluster CTAs, the
 // K or V tiles of one kv head (cluster rank = tile, heads in reverse order); the head's statistics come from the
 // cluster's own rows (reduce_in_cluster) instead of pass 1's partials, so K and V cross DRAM once.
 template <typename T, int kHD, bool kKeys, bool kClustered = false>
@@ -620,7 +620,7 @@ __device__ __forceinline__ int pass2_order() {
   return static_cast<int>(gridDim.x - 1 - blockIdx.x);
 }
 
-// Single-launch quantization of short sequences (kv_len <= 128 * 8, no key masks): Q CTAs as in pass 1, then one cluster
+// Single-launch quantization of short sequences (kv_len <= 128 * 16, no key masks): Q CTAs as in pass 1, then one cluster
 // of kv_cluster CTAs per kv head and tensor (kv_cta<kClustered>). Nothing reads another launch's output.
 template <typename T, int kHD>
 __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_clustered_kernel(const PrepassParams p) {

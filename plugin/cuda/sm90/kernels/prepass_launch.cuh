@@ -24,7 +24,38 @@ cudaError_t launch_prepass_clustered(const PrepassParams& p, cudaStream_t stream
   attr.val.clusterDim.z = 1;
   config.attrs = &attr;
   config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, &sm90_prepass_clustered_kernel<T, kHD>, p);
+  auto* kernel = &sm90_prepass_clustered_kernel<T, kHD>;
+  // Clusters of up to 16 CTAs (kv_len <= 2048) exceed the portable 8; sm_90 schedules them when allowed.
+  static const cudaError_t allow = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  if (allow != cudaSuccess) return allow;
+  return cudaLaunchKernelEx(&config, kernel, p);
+}
+
+// Whether clusters of `size` CTAs of the single-launch quantization can be scheduled on this device (sm_90 allows up
+// to 16 with the non-portable attribute; a device or MIG slice with small GPCs may not).
+template <typename T, int kHD>
+bool clustered_prepass_fits(int size) {
+  auto* kernel = &sm90_prepass_clustered_kernel<T, kHD>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(size));
+  config.blockDim = dim3(kPrepassThreads);
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = static_cast<unsigned>(size);
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return clusters > 0;
 }
 
 template <typename T, int kHD, bool kKeys>
