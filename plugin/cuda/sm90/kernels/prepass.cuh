@@ -373,10 +373,23 @@ __device__ __forceinline__ float head_stat(const PrepassParams& p, const cuda::K
 // the cluster's CTAs through distributed shared memory; thread c < kHD gets channel c's value for the whole head.
 // Leaves one cluster arrival pending (this CTA's partials are read by the others): the caller waits before it exits.
 template <class Tile, int kHD>
-__device__ __forceinline__ float reduce_in_cluster(const Tile& rows, bool is_v, int tid) {
+__device__ __forceinline__ float reduce_in_cluster(const Tile& held, bool is_v, int tid) {
   __shared__ float s_warp[kPrepassThreads / 32][kHD];
   __shared__ float s_part[kHD];
   const int lane = tid & 31;
+  // 16-bit inputs: a copy the compiler cannot see through, or it keeps the values converted here alive for the
+  // quantization after the cluster barriers (bf16: 121 registers instead of 64, fewer CTAs per SM). fp32 rows need
+  // no conversion, and a copy would double them.
+  Tile rows = held;
+  if constexpr (Tile::kVec == 8) {
+#pragma unroll
+    for (int st = 0; st < Tile::kSteps; ++st) {
+      pin(rows.raw[st].x);
+      pin(rows.raw[st].y);
+      pin(rows.raw[st].z);
+      pin(rows.raw[st].w);
+    }
+  }
   float part[Tile::kVec];
 #pragma unroll
   for (int i = 0; i < Tile::kVec; ++i) part[i] = 0.f;
