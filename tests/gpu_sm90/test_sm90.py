@@ -148,6 +148,17 @@ def test_many_tiles_per_cta(rng, monkeypatch, head_dim, causal, alignment):
            causal_alignment=alignment)
 
 
+@pytest.mark.parametrize("q_len,head_dim", [(1024, 64), (40, 64), (50, 128), (1000, 128)])
+@pytest.mark.parametrize("causal,alignment", [(0, "top_left"), (1, "top_left"), (1, "bottom_right")])
+def test_ragged_last_tile_many_tiles_per_cta(rng, monkeypatch, q_len, head_dim, causal, alignment):
+    """Last tiles whose later warpgroups have no valid row (1024 rows at D=64 leave two of the last 192-row tile's
+    three without one; 40 / 50 rows leave every tile so), while two CTAs walk all tiles: stages, Q buffers and issue
+    turns must still balance (a variant that skipped such warpgroups deadlocked here, docs/HOPPER_KERNEL.md step 37)."""
+    monkeypatch.setenv("SAGE_SM90_GRID_LIMIT", "2")
+    _check(rng, batch=2, q_heads=2, kv_heads=1, q_len=q_len, kv_len=1200, head_dim=head_dim, is_causal=causal,
+           causal_alignment=alignment)
+
+
 def test_long_noncausal_d64(rng):
     _check(rng, q_heads=2, kv_heads=2, q_len=1500, kv_len=2100, head_dim=64)
 
