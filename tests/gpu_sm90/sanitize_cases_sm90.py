@@ -18,6 +18,19 @@ import torch  # noqa: E402
 from sm90_binding import Sm90Library  # noqa: E402
 
 
+def _run_case(lib: Sm90Library, what: str, *, batch: int, q_heads: int, kv_heads: int, q_len: int, kv_len: int,
+              head_dim: int, dtype, **attrs) -> None:
+    """One call on fresh Gaussian inputs, its output poisoned first; raises SystemExit naming `what` unless finite."""
+    q = torch.randn(batch, q_heads, q_len, head_dim, device="cuda", dtype=dtype)
+    k = torch.randn(batch, kv_heads, kv_len, head_dim, device="cuda", dtype=dtype)
+    v = torch.randn(batch, kv_heads, kv_len, head_dim, device="cuda", dtype=dtype)
+    out = torch.full_like(q, float("nan"))
+    lib.attention(q, k, v, out, **attrs)
+    torch.cuda.synchronize()
+    if not torch.isfinite(out).all():
+        raise SystemExit(f"non-finite output: {what}")
+
+
 def main() -> None:
     lib = Sm90Library()
     torch.manual_seed(0)
@@ -30,50 +43,28 @@ def main() -> None:
         (64, 260, 130, 1, "bottom_right", "per_thread"),
     ):
         for dtype in (torch.float16, torch.bfloat16, torch.float32):
-            q = torch.randn(1, 4, q_len, head_dim, device="cuda", dtype=dtype)
-            k = torch.randn(1, 2, kv_len, head_dim, device="cuda", dtype=dtype)
-            v = torch.randn(1, 2, kv_len, head_dim, device="cuda", dtype=dtype)
-            out = torch.full_like(q, float("nan"))
-            lib.attention(q, k, v, out, is_causal=causal, causal_alignment=alignment, qk_granularity=granularity)
-            torch.cuda.synchronize()
-            if not torch.isfinite(out).all():
-                raise SystemExit(f"non-finite output: D={head_dim} Sq={q_len} Skv={kv_len} causal={causal} {dtype}")
+            _run_case(lib, f"D={head_dim} Sq={q_len} Skv={kv_len} causal={causal} {dtype}", batch=1, q_heads=4,
+                      kv_heads=2, q_len=q_len, kv_len=kv_len, head_dim=head_dim, dtype=dtype, is_causal=causal,
+                      causal_alignment=alignment, qk_granularity=granularity)
             cases += 1
     # Two CTAs walk every tile (Q reuse, the stage sequence across tiles, causal stage releases).
     os.environ["SAGE_SM90_GRID_LIMIT"] = "2"
     for head_dim, causal in ((128, 1), (64, 0), (128, 0)):
-        q = torch.randn(2, 2, 300, head_dim, device="cuda", dtype=torch.float16)
-        k = torch.randn(2, 1, 420, head_dim, device="cuda", dtype=torch.float16)
-        v = torch.randn(2, 1, 420, head_dim, device="cuda", dtype=torch.float16)
-        out = torch.full_like(q, float("nan"))
-        lib.attention(q, k, v, out, is_causal=causal, causal_alignment="bottom_right")
-        torch.cuda.synchronize()
-        if not torch.isfinite(out).all():
-            raise SystemExit(f"non-finite output with SAGE_SM90_GRID_LIMIT=2: D={head_dim} causal={causal}")
+        _run_case(lib, f"SAGE_SM90_GRID_LIMIT=2, D={head_dim} causal={causal}", batch=2, q_heads=2, kv_heads=1,
+                  q_len=300, kv_len=420, head_dim=head_dim, dtype=torch.float16, is_causal=causal,
+                  causal_alignment="bottom_right")
         cases += 1
     del os.environ["SAGE_SM90_GRID_LIMIT"]
     # A cluster of 15 CTAs (non-portable size): kv_len 1900.
     for head_dim in (128, 64):
-        q = torch.randn(1, 2, 130, head_dim, device="cuda", dtype=torch.float16)
-        k = torch.randn(1, 1, 1900, head_dim, device="cuda", dtype=torch.float16)
-        v = torch.randn(1, 1, 1900, head_dim, device="cuda", dtype=torch.float16)
-        out = torch.full_like(q, float("nan"))
-        lib.attention(q, k, v, out)
-        torch.cuda.synchronize()
-        if not torch.isfinite(out).all():
-            raise SystemExit(f"non-finite output with kv_len 1900: D={head_dim}")
+        _run_case(lib, f"kv_len 1900, D={head_dim}", batch=1, q_heads=2, kv_heads=1, q_len=130, kv_len=1900,
+                  head_dim=head_dim, dtype=torch.float16)
         cases += 1
-    # The calls above with kv_len <= 2048 quantized K and V in clusters; the same shapes once with the two passes.
+    # The calls above with kv_len <= 2048 quantized K and V in clusters; two more with the two passes.
     os.environ["SAGE_SM90_KV_CLUSTER"] = "0"
     for head_dim in (128, 64):
-        q = torch.randn(1, 4, 150, head_dim, device="cuda", dtype=torch.bfloat16)
-        k = torch.randn(1, 2, 170, head_dim, device="cuda", dtype=torch.bfloat16)
-        v = torch.randn(1, 2, 170, head_dim, device="cuda", dtype=torch.bfloat16)
-        out = torch.full_like(q, float("nan"))
-        lib.attention(q, k, v, out)
-        torch.cuda.synchronize()
-        if not torch.isfinite(out).all():
-            raise SystemExit(f"non-finite output with SAGE_SM90_KV_CLUSTER=0: D={head_dim}")
+        _run_case(lib, f"SAGE_SM90_KV_CLUSTER=0, D={head_dim}", batch=1, q_heads=4, kv_heads=2, q_len=150,
+                  kv_len=170, head_dim=head_dim, dtype=torch.bfloat16)
         cases += 1
     del os.environ["SAGE_SM90_KV_CLUSTER"]
     print(f"{cases} sm90 calls ran")
