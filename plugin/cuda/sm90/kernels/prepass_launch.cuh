@@ -1,5 +1,5 @@
-// Launch of both quantization passes (prepass.cuh) for every input type and padded head dim; included by
-// prepass.cu (kKeys = false) and prepass_keys.cu (kKeys = true) only.
+// Launch of the quantization (prepass.cuh: two passes, or one clustered launch for short sequences) for every input
+// type and padded head dim; included by prepass.cu (kKeys = false) and prepass_keys.cu (kKeys = true) only.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -9,7 +9,6 @@
 
 namespace sage::sm90 {
 
-// kKeys: the passes that see only each batch's valid keys (`keys`; ignored otherwise).
 // The single-launch quantization (p.kv_cluster > 0): Q CTAs, then a cluster of kv_cluster CTAs per kv head and tensor.
 template <typename T, int kHD>
 cudaError_t launch_prepass_clustered(const PrepassParams& p, cudaStream_t stream) {
@@ -58,6 +57,8 @@ bool clustered_prepass_fits(int size) {
   return clusters > 0;
 }
 
+// Both passes, or (no key masks, p.kv_cluster > 0) the single clustered launch. kKeys: the passes that see only each
+// batch's valid keys (`keys`; ignored otherwise).
 template <typename T, int kHD, bool kKeys>
 cudaError_t launch_prepass_typed(const PrepassParams& p, const cuda::KeyValidity& keys, cudaStream_t stream) {
   if constexpr (!kKeys) {
