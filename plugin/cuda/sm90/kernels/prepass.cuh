@@ -1,4 +1,4 @@
-// Quantization passes of the sm_90a path (two launches before the attention kernel):
+// Quantization of the sm_90a path (two launches before the attention kernel, or one for short sequences):
 //
 //   pass 1 (one launch, two CTA roles):
 //     Q CTAs    : 128 query tokens each; per-group amax -> int8 codes (row-major, padded to Dp) and scales
@@ -9,6 +9,10 @@
 //     K - k-bar -> int8 codes and deltaK, or V -> e4m3 codes transposed to V^T [Dp][Skv16] with the tokens of
 //     every 16-group permuted (0,1,8,9,2,3,10,11,4,5,12,13,6,7,14,15) so that the P~ registers of the
 //     Q.K^T accumulator are already the A operand of the P~.V wgmma (softmax.cuh).
+//   or, for kv_len <= 2048 without key masks, one launch (sm90_prepass_clustered_kernel): pass 1's Q CTAs, then the
+//     K (V) CTAs of each kv head as one thread block cluster whose CTAs reduce k-bar (deltaV) from the rows they hold
+//     through distributed shared memory (reduce_in_cluster) before quantizing them as pass 2 does: K and V are read
+//     once and no partials go through global memory.
 //
 // kKeys (key_lengths and/or a bool key-padding mask, docs/OP_CONTRACT.md "Masks"; the *_keys_kernel entries,
 // which take the KeyValidity as a second argument): the K/V passes see only the batch's valid keys. Invalid keys are left out of the K sums and the V amax (k-bar
