@@ -71,8 +71,8 @@ struct PrepassParams {
   float* part_ksum;  // [B*Hkv][stat_chunks][Dp]
   float* part_vmax;  // [B*Hkv][stat_chunks][Dp]
   // Single-launch quantization (kv_cluster > 0, prepass.cuh): the K (V) CTAs of a kv head form one cluster of
-  // kv_cluster = kv_tiles CTAs (at most 16) and reduce the head's statistics over distributed shared memory; the Q CTAs come
-  // first, q_cluster_pad of them (q_blocks rounded up to whole clusters).
+  // kv_cluster = kv_tiles CTAs (at most 16) and reduce the head's statistics over distributed shared memory; the
+  // Q CTAs come first, q_cluster_pad of them (q_blocks rounded up to whole clusters).
   int kv_cluster;
   int q_cluster_pad;
 };

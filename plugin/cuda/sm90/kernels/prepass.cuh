@@ -637,8 +637,8 @@ __device__ __forceinline__ int pass2_order() {
   return static_cast<int>(gridDim.x - 1 - blockIdx.x);
 }
 
-// Single-launch quantization of short sequences (kv_len <= 128 * 16, no key masks): Q CTAs as in pass 1, then one cluster
-// of kv_cluster CTAs per kv head and tensor (kv_cta<kClustered>). Nothing reads another launch's output.
+// Single-launch quantization of short sequences (kv_len <= 128 * 16, no key masks): Q CTAs as in pass 1, then one
+// cluster of kv_cluster CTAs per kv head and tensor (kv_cta<kClustered>). Nothing reads another launch's output.
 template <typename T, int kHD>
 __global__ void __launch_bounds__(kPrepassThreads) sm90_prepass_clustered_kernel(const PrepassParams p) {
   griddep_launch_dependents();  // the attention kernel's CTAs wait for this grid in their prologue
