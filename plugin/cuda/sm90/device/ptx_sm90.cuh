@@ -199,7 +199,7 @@ __device__ __forceinline__ void st_global_v4_b32(void* ptr, const uint4& v) {
 }
 
 // ---- programmatic dependent launch ------------------------------------------------------------------
-// The op's three launches chain programmatically (host/dependent_launch.h): a kernel lets the next one start its
+// The op's launches (three, or two for short sequences) chain programmatically (host/dependent_launch.h): a kernel lets the next one start its
 // CTAs early (they run their prologue and loads that do not depend on it), and the next one waits for this
 // grid's completion and memory before it reads what this grid wrote. Without a programmatic dependency (a plain
 // launch) both return at once.

@@ -9,48 +9,57 @@
 
 namespace sage::sm90 {
 
+// Clusters of up to 16 CTAs (kv_len <= 2048) exceed the portable 8; sm_90 schedules them when the kernel allows it.
+template <typename T, int kHD>
+cudaError_t allow_large_clusters() {
+  static const cudaError_t e = cudaFuncSetAttribute(&sm90_prepass_clustered_kernel<T, kHD>,
+                                                    cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  return e;
+}
+
+// A launch of `grid` CTAs of the clustered kernel in clusters of `cluster`; `attr` holds the cluster attribute the
+// configuration points to (it must outlive the configuration's use).
+inline cudaLaunchConfig_t clustered_config(unsigned grid, unsigned cluster, cudaStream_t stream,
+                                           cudaLaunchAttribute& attr) {
+  attr = cudaLaunchAttribute{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = cluster;
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(kPrepassThreads);
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  return config;
+}
+
 // The single-launch quantization (p.kv_cluster > 0): Q CTAs, then a cluster of kv_cluster CTAs per kv head and tensor.
 template <typename T, int kHD>
 cudaError_t launch_prepass_clustered(const PrepassParams& p, cudaStream_t stream) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(p.q_cluster_pad + 2 * p.batch * p.kv_heads * p.kv_cluster);
-  config.blockDim = dim3(kPrepassThreads);
-  config.stream = stream;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = static_cast<unsigned>(p.kv_cluster);
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = 1;
-  config.attrs = &attr;
-  config.numAttrs = 1;
-  auto* kernel = &sm90_prepass_clustered_kernel<T, kHD>;
-  // Clusters of up to 16 CTAs (kv_len <= 2048) exceed the portable 8; sm_90 schedules them when allowed.
-  static const cudaError_t allow = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  const cudaError_t allow = allow_large_clusters<T, kHD>();
   if (allow != cudaSuccess) return allow;
-  return cudaLaunchKernelEx(&config, kernel, p);
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t config =
+      clustered_config(static_cast<unsigned>(p.q_cluster_pad + 2 * p.batch * p.kv_heads * p.kv_cluster),
+                       static_cast<unsigned>(p.kv_cluster), stream, attr);
+  return cudaLaunchKernelEx(&config, &sm90_prepass_clustered_kernel<T, kHD>, p);
 }
 
 // Whether clusters of `size` CTAs of the single-launch quantization can be scheduled on this device (sm_90 allows up
 // to 16 with the non-portable attribute; a device or MIG slice with small GPCs may not).
 template <typename T, int kHD>
 bool clustered_prepass_fits(int size) {
-  auto* kernel = &sm90_prepass_clustered_kernel<T, kHD>;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+  if (allow_large_clusters<T, kHD>() != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(size));
-  config.blockDim = dim3(kPrepassThreads);
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = static_cast<unsigned>(size);
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = 1;
-  config.attrs = &attr;
-  config.numAttrs = 1;
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t config =
+      clustered_config(static_cast<unsigned>(size), static_cast<unsigned>(size), nullptr, attr);
   int clusters = 0;
-  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+  if (cudaOccupancyMaxActiveClusters(&clusters, &sm90_prepass_clustered_kernel<T, kHD>, &config) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
