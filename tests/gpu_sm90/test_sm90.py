@@ -236,6 +236,24 @@ def test_strided_misaligned_and_bounded_writes(rng):
     assert f.cos >= REF_COS, f
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_staged_stores_stay_inside_an_aligned_view(rng, dtype):
+    """The output is a 16-byte aligned column slice of a wider buffer (head_dim 80 of 104 columns, rows ragged): the
+    epilogue stores its staged rows as 16-byte pieces, which must stop at head_dim and q_len and leave the rest untouched."""
+    torch = _torch()
+    d, width, off = 80, 104, 8
+    arrs, (q, k, v) = _inputs(rng, dtype, batch=2, q_heads=2, kv_heads=1, q_len=170, kv_len=230, head_dim=d)
+    tdt = torch.float16 if dtype == "float16" else torch.float32
+    out_big = torch.full(q.shape[:-1] + (width,), float("nan"), dtype=tdt, device="cuda")
+    out = out_big[..., off : off + d]
+    _run(q, k, v, out)
+    got = out.float().cpu().numpy()
+    assert np.isfinite(got).all()
+    assert torch.isnan(out_big[..., :off]).all() and torch.isnan(out_big[..., off + d :]).all(), "wrote outside the view"
+    f = fidelity(got, sage_attention_reference(*arrs))
+    assert f.cos >= REF_COS, f
+
+
 # ---- attributes ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("smooth_k", [0, 1])
 def test_outliers(rng, smooth_k):

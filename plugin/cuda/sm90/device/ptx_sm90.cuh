@@ -229,6 +229,13 @@ __device__ __forceinline__ void cluster_arrive() {
   asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
 #endif
 }
+// Arrive without memory ordering: for an arrival that only says "done reading the others' shared memory", made
+// after a CTA barrier that follows the uses of every value read.
+__device__ __forceinline__ void cluster_arrive_relaxed() {
+#if SAGE_SM90_DEVICE
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+#endif
+}
 __device__ __forceinline__ void cluster_wait() {
 #if SAGE_SM90_DEVICE
   asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
