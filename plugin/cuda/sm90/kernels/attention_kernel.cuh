@@ -331,11 +331,10 @@ __device__ __forceinline__ TileCoord tile_coord(const AttnKernelParams& p, int64
 // The CTA: barriers, then the producer and consumer roles, each walking the launch's tiles grid-stride in the
 // same order. view(b) gives a tile's params: p itself, or (masked kernels) batch_view for its batch, whose
 // kv_len and causal_offset both roles use, so the producer loads exactly the stages the consumers wait for.
-template <int kHeadDim, typename OutT, bool kCausal, MaskKind kMask, class View>
+template <class Tr, typename OutT, bool kCausal, MaskKind kMask, class View>
 __device__ __forceinline__ void attention_persistent(const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                                      const CUtensorMap* tm_v, const AttnKernelParams& p0,
                                                      const AttnMaskParams* mp, View view) {
-  using Tr = AttnTraits<kHeadDim>;
   AttnSharedStorage<Tr>& ss = shared_storage<Tr>();
   const int64_t n_work = static_cast<int64_t>((p0.q_len + Tr::kBlockM - 1) / Tr::kBlockM) * p0.q_heads * p0.batch;
   // Broadcast from lane 0, so that the compiler knows it is warp-uniform (descriptors in uniform registers).
@@ -402,12 +401,14 @@ struct SameParams {
   __device__ __forceinline__ const AttnKernelParams& operator()(int) const { return p; }
 };
 
-template <int kHeadDim, typename OutT, bool kCausal>
-__global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
+// kStaged: AttnTraits::kStagedOutput (D = 64 has a kernel of each kind).
+template <int kHeadDim, typename OutT, bool kCausal, bool kStaged = kHeadDim == 128>
+__global__ void __launch_bounds__(AttnTraits<kHeadDim, kStaged>::kThreads, 1)
     sage_sm90_attention_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                                const __grid_constant__ CUtensorMap tm_v, const AttnKernelParams p) {
 #if SAGE_SM90_DEVICE
-  attention_persistent<kHeadDim, OutT, kCausal, MaskKind::kNone>(&tm_q, &tm_k, &tm_v, p, nullptr, SameParams{p});
+  attention_persistent<AttnTraits<kHeadDim, kStaged>, OutT, kCausal, MaskKind::kNone>(&tm_q, &tm_k, &tm_v, p, nullptr,
+                                                                                   SameParams{p});
 #else
   (void)tm_q; (void)tm_k; (void)tm_v; (void)p;
 #endif

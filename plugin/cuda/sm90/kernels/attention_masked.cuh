@@ -37,8 +37,8 @@ __global__ void __launch_bounds__(AttnTraits<kHeadDim>::kThreads, 1)
                                       const __grid_constant__ CUtensorMap tm_v, const AttnKernelParams p,
                                       const __grid_constant__ AttnMaskParams m) {
 #if SAGE_SM90_DEVICE
-  attention_persistent<kHeadDim, OutT, kCausal, kMask>(&tm_q, &tm_k, &tm_v, p, &m,
-                                                      [&](int b) { return batch_view(p, m, b); });
+  attention_persistent<AttnTraits<kHeadDim>, OutT, kCausal, kMask>(&tm_q, &tm_k, &tm_v, p, &m,
+                                                                   [&](int b) { return batch_view(p, m, b); });
 #else
   (void)tm_q; (void)tm_k; (void)tm_v; (void)p; (void)m;
 #endif
