@@ -4,7 +4,9 @@
 
 namespace sage::sm90 {
 
-template <int kHeadDimPadded>
+// kStagedOut picks the epilogue (see kStagedOutput): D = 64 has one kernel of each kind, the staged one for short key
+// ranges (attention_launch.cuh).
+template <int kHeadDimPadded, bool kStagedOut = kHeadDimPadded == 128>
 struct AttnTraits {
   static_assert(kHeadDimPadded == 64 || kHeadDimPadded == 128, "head dims are padded to 64 or 128");
   static constexpr int kHeadDim = kHeadDimPadded;
@@ -65,9 +67,10 @@ struct AttnTraits {
   static constexpr int kKSteps = kHeadDim / 32;  // k32 steps of Q.K^T
   static constexpr int kAccRegs = kHeadDim / 2;  // m64 x D fp32 accumulator registers per thread
   // Output rows staged through shared memory and stored as 16-byte pieces (epilogue.cuh): 16 rows per consumer
-  // warp, sized for the widest output type (fp32). D = 128 only: +13% kernel at N = 1K there, while at D = 64 (three
-  // consumer warpgroups) it cost 3% at N = 16K (ledger step 25).
-  static constexpr bool kStagedOutput = kHeadDim == 128;
+  // warp, sized for the widest output type (fp32). +13% kernel at N = 1K at D = 128. At D = 64 (three consumer
+  // warpgroups) it costs 3-4% at N = 16K but gains 4-6% end to end at N = 1K (ledger steps 25 and 39), so D = 64
+  // builds both kernels and short key ranges take the staged one.
+  static constexpr bool kStagedOutput = kStagedOut;
   static constexpr int kStageWarpBytes = kStagedOutput ? 16 * kHeadDim * 4 : 16;
 };
 
