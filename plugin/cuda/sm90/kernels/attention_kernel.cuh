@@ -134,10 +134,14 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   IssueTurns<Tr::kConsumerWarpgroups, kTurns> turns(cwg, max(0, last_wg_blocks - 1));
 
   float o[Tr::kAccRegs];
-  float r_acc[Tr::kAccRegs];
+  constexpr bool kSplitPV = Tr::kSplitPVMode == 2 || (Tr::kSplitPVMode == 1 && kCausal && kMask == MaskKind::kNone);
+  constexpr int kRRegs = kSplitPV ? Tr::kAccRegs / 2 : Tr::kAccRegs;
+  float r_acc[kRRegs];
   int32_t s[32];
 #pragma unroll
-  for (int i = 0; i < Tr::kAccRegs; ++i) o[i] = r_acc[i] = 0.f;
+  for (int i = 0; i < Tr::kAccRegs; ++i) o[i] = 0.f;
+#pragma unroll
+  for (int i = 0; i < kRRegs; ++i) r_acc[i] = 0.f;
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0;
   // P~ and alpha of two consecutive blocks: the P~.V of one reads its registers asynchronously while the
@@ -231,14 +235,45 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     // 64 tokens = 64 bytes of V^T rows; the second k32 slice 32 bytes further.
     const uint64_t v_desc = v_desc0 + static_cast<uint32_t>((stage_of(blk) * Tr::kVBytes + (blk & 1) * 64) >> 4);
     wgmma_fence();
-    wgmma_pv<kD>(r_acc, pf[0], v_desc, 0u);
-    wgmma_pv<kD>(r_acc, pf[1], v_desc + 2, 1u);
+    if constexpr (kSplitPV) {  // the low half of V^T's rows (output columns 0 .. D/2 - 1)
+      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
+      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[1], v_desc + 2, 1u);
+    } else {
+      wgmma_pv<kD>(r_acc, pf[0], v_desc, 0u);
+      wgmma_pv<kD>(r_acc, pf[1], v_desc + 2, 1u);
+    }
     wgmma_commit();
   };
-  auto finish_block = [&](int blk, const float(&a)[2]) {  // after the wait that covers PV(blk): O = alpha * O + R
+  // Split P~.V: the high half, issued after the low half's R was added into O.
+  auto issue_pv_hi = [&](int blk, const uint32_t(&pf)[2][4]) {
+    if constexpr (kSplitPV) {
+      const uint64_t v_desc =
+          v_desc0 + static_cast<uint32_t>((stage_of(blk) * Tr::kVBytes + (blk & 1) * 64 + (kD / 2) * Tr::kVRowBytes) >> 4);
+      wgmma_fence();
+      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
+      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[1], v_desc + 2, 1u);
+      wgmma_commit();
+    } else {
+      (void)blk; (void)pf;
+    }
+  };
+  auto finish_block = [&](int blk, const float(&a)[2], const uint32_t(&pfb)[2][4]) {
+    // after the wait that covers PV(blk): O = alpha * O + R
     pin_all(r_acc);
-    if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
-    rescale_accumulate(o, a, r_acc);
+    if constexpr (kSplitPV) {
+#pragma unroll
+      for (int i = 0; i < kRRegs; ++i) o[i] = fmaf(o[i], a[(i >> 1) & 1], r_acc[i]);
+      issue_pv_hi(blk, pfb);
+      wgmma_wait<0>();
+      pin_all(r_acc);
+      if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
+#pragma unroll
+      for (int i = 0; i < kRRegs; ++i) o[kRRegs + i] = fmaf(o[kRRegs + i], a[(i >> 1) & 1], r_acc[i]);
+    } else {
+      (void)pfb;
+      if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
+      rescale_accumulate(o, a, r_acc);
+    }
   };
   // Block blk (P~ set kCur) while block blk + 1 exists:
   //   [turn] issue QK(blk + 1), PV(blk) [/turn]; wait QK(blk + 1); softmax(blk + 1); wait PV(blk); O update
@@ -259,7 +294,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
       softmax(blk + 1, pf[1 - kCur], alpha[1 - kCur]);
     }
     wgmma_wait<0>();
-    finish_block(blk, alpha[kCur]);
+    finish_block(blk, alpha[kCur], pf[kCur]);
   };
   // deltaV for the epilogue, loaded under the last P~.V. (The general-mask kernels, short of registers, store
   // their output without the staging buffer: epilogue.cuh.)
@@ -270,7 +305,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     issue_pv(blk, pf[kCur]);
     load_v_scales<kD>(p, bhk, lane, dv);
     wgmma_wait<0>();
-    finish_block(blk, alpha[kCur]);
+    finish_block(blk, alpha[kCur], pf[kCur]);
   };
   using Set0 = std::integral_constant<int, 0>;
   using Set1 = std::integral_constant<int, 1>;

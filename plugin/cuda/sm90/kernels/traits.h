@@ -18,8 +18,17 @@ struct AttnTraits {
   // sets the pace, so more warps to interleave pay (+14% measured, docs/HOPPER_KERNEL.md).
 #if defined(SAGE_SM90_D64_WARPGROUPS)
   static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? SAGE_SM90_D64_WARPGROUPS : 2;
+#elif defined(SAGE_SM90_D128_WARPGROUPS)
+  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? 3 : SAGE_SM90_D128_WARPGROUPS;
 #else
   static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? 3 : 2;
+#endif
+  // P~.V in two halves of D/2 output columns through a half-size R (attention_kernel.cuh): D = 128, unmasked causal
+  // kernels by default (+4-5% there, -1..4% non-causal: ledger step 44). SAGE_SM90_SPLIT_PV: 0 never, 1 causal, 2 always.
+#if defined(SAGE_SM90_SPLIT_PV)
+  static constexpr int kSplitPVMode = kHeadDim == 128 ? SAGE_SM90_SPLIT_PV : 0;
+#else
+  static constexpr int kSplitPVMode = kHeadDim == 128 ? 1 : 0;
 #endif
   static constexpr int kWarpgroupRows = 64;
   static constexpr int kBlockM = kWarpgroupRows * kConsumerWarpgroups;
@@ -61,7 +70,7 @@ struct AttnTraits {
   // Two Q buffers at D = 128: a persistent CTA's producer loads the next tile's Q while the current tile still runs
   // (with one, the load waited for the tile's end and its latency opened every tile): +3% at N <= 2K. At D = 64 the
   // same change cost 7-10% (ledger step 32), so one buffer there.
-  static constexpr int kQBuffers = kHeadDim == 128 ? 2 : 1;
+  static constexpr int kQBuffers = kHeadDim == 128 && kConsumerWarpgroups == 2 ? 2 : 1;
   static constexpr int kKBytes = kBlockN * kHeadDim;
   static constexpr int kVBytes = kHeadDim * kBlockN;
   static constexpr int kKSteps = kHeadDim / 32;  // k32 steps of Q.K^T
