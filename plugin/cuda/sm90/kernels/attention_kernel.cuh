@@ -85,12 +85,13 @@ __device__ __forceinline__ void produce(AttnSharedStorage<Tr>& ss, const CUtenso
   }
 }
 
-// The second level of the two-level accumulation, O = alpha * O + R, as one FMA per element
-// (o[4n + e] belongs to row e >> 1).
-template <int kN>
-__device__ __forceinline__ void rescale_accumulate(float (&o)[kN], const float (&alpha)[2], const float (&r)[kN]) {
+// The second level of the two-level accumulation, O = alpha * O + R, as one FMA per element (o[4n + e] belongs to
+// row e >> 1), on the kN accumulator registers from o[kFirst] on (a split P~.V's R covers half of O).
+template <int kFirst, int kO, int kN>
+__device__ __forceinline__ void rescale_accumulate(float (&o)[kO], const float (&alpha)[2], const float (&r)[kN]) {
+  static_assert(kFirst % 4 == 0 && kFirst + kN <= kO, "R covers whole 8-column chunks of O");
 #pragma unroll
-  for (int i = 0; i < kN; ++i) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], r[i]);
+  for (int i = 0; i < kN; ++i) o[kFirst + i] = fmaf(o[kFirst + i], alpha[(i >> 1) & 1], r[i]);
 }
 
 // One consumer warpgroup on one tile (the CTA's iter-th; its first K/V stage is the CTA's stage_base-th): 64 query
@@ -230,10 +231,15 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
       softmax_block<false, kCausal>(s, sc, st, alpha, pf, key0 + 2 * t, row0 + row_key_shift, p.kv_len);
     }
   };
+  // V^T descriptor of block blk's tokens (64 tokens = 64 bytes of V^T rows; a k32 slice is 32 bytes, +2), from
+  // V^T row (half * D/2) on: split P~.V reads the rows of its output half.
+  auto pv_desc = [&](int blk, int half) {
+    return v_desc0 + static_cast<uint32_t>(
+                         (stage_of(blk) * Tr::kVBytes + (blk & 1) * 64 + half * (kD / 2) * Tr::kVRowBytes) >> 4);
+  };
   auto issue_pv = [&](int blk, const uint32_t(&pf)[2][4]) {
     if ((blk & 1) == 0) mbar_wait(&ss.v_full[stage_of(blk)], phase_of(blk));
-    // 64 tokens = 64 bytes of V^T rows; the second k32 slice 32 bytes further.
-    const uint64_t v_desc = v_desc0 + static_cast<uint32_t>((stage_of(blk) * Tr::kVBytes + (blk & 1) * 64) >> 4);
+    const uint64_t v_desc = pv_desc(blk, 0);
     wgmma_fence();
     if constexpr (kSplitPV) {  // the low half of V^T's rows (output columns 0 .. D/2 - 1)
       wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
@@ -247,8 +253,7 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
   // Split P~.V: the high half, issued after the low half's R was added into O.
   auto issue_pv_hi = [&](int blk, const uint32_t(&pf)[2][4]) {
     if constexpr (kSplitPV) {
-      const uint64_t v_desc =
-          v_desc0 + static_cast<uint32_t>((stage_of(blk) * Tr::kVBytes + (blk & 1) * 64 + (kD / 2) * Tr::kVRowBytes) >> 4);
+      const uint64_t v_desc = pv_desc(blk, 1);
       wgmma_fence();
       wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
       wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[1], v_desc + 2, 1u);
@@ -261,18 +266,16 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     // after the wait that covers PV(blk): O = alpha * O + R
     pin_all(r_acc);
     if constexpr (kSplitPV) {
-#pragma unroll
-      for (int i = 0; i < kRRegs; ++i) o[i] = fmaf(o[i], a[(i >> 1) & 1], r_acc[i]);
+      rescale_accumulate<0>(o, a, r_acc);
       issue_pv_hi(blk, pfb);
       wgmma_wait<0>();
       pin_all(r_acc);
       if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
-#pragma unroll
-      for (int i = 0; i < kRRegs; ++i) o[kRRegs + i] = fmaf(o[kRRegs + i], a[(i >> 1) & 1], r_acc[i]);
+      rescale_accumulate<kRRegs>(o, a, r_acc);
     } else {
       (void)pfb;
       if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
-      rescale_accumulate(o, a, r_acc);
+      rescale_accumulate<0>(o, a, r_acc);
     }
   };
   // Block blk (P~ set kCur) while block blk + 1 exists:

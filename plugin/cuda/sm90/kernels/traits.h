@@ -16,13 +16,19 @@ struct AttnTraits {
   // per row, so the CTA's row count need not be the contract's BLOCK_Q). Two at D = 128 (their registers
   // need 240 each); three at D = 64, where 160 registers suffice and the softmax, not the tensor cores,
   // sets the pace, so more warps to interleave pay (+14% measured, docs/HOPPER_KERNEL.md).
+  // (Experiment knobs SAGE_SM90_D64_WARPGROUPS / SAGE_SM90_D128_WARPGROUPS; three at D = 128 fit 160 registers only
+  // with SAGE_SM90_SPLIT_PV=2 and still spill: ledger step 44.)
 #if defined(SAGE_SM90_D64_WARPGROUPS)
-  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? SAGE_SM90_D64_WARPGROUPS : 2;
-#elif defined(SAGE_SM90_D128_WARPGROUPS)
-  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? 3 : SAGE_SM90_D128_WARPGROUPS;
+  static constexpr int kD64Warpgroups = SAGE_SM90_D64_WARPGROUPS;
 #else
-  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? 3 : 2;
+  static constexpr int kD64Warpgroups = 3;
 #endif
+#if defined(SAGE_SM90_D128_WARPGROUPS)
+  static constexpr int kD128Warpgroups = SAGE_SM90_D128_WARPGROUPS;
+#else
+  static constexpr int kD128Warpgroups = 2;
+#endif
+  static constexpr int kConsumerWarpgroups = kHeadDim == 64 ? kD64Warpgroups : kD128Warpgroups;
   // P~.V in two halves of D/2 output columns through a half-size R (attention_kernel.cuh): D = 128, unmasked causal
   // kernels by default (+4-5% there, -1..4% non-causal: ledger step 44). SAGE_SM90_SPLIT_PV: 0 never, 1 causal, 2 always.
 #if defined(SAGE_SM90_SPLIT_PV)
