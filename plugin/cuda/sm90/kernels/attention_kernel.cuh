@@ -237,37 +237,35 @@ __device__ __forceinline__ void consume(AttnSharedStorage<Tr>& ss, const AttnKer
     return v_desc0 + static_cast<uint32_t>(
                          (stage_of(blk) * Tr::kVBytes + (blk & 1) * 64 + half * (kD / 2) * Tr::kVRowBytes) >> 4);
   };
+  // Split P~.V: one output half (R is D/2 columns wide), both k32 slices of the block.
+  auto wgmma_pv_half = [&](const uint32_t(&pf)[2][4], uint64_t v_desc) {
+    if constexpr (kSplitPV) {
+      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
+      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[1], v_desc + 2, 1u);
+    } else {
+      (void)pf; (void)v_desc;
+    }
+  };
   auto issue_pv = [&](int blk, const uint32_t(&pf)[2][4]) {
     if ((blk & 1) == 0) mbar_wait(&ss.v_full[stage_of(blk)], phase_of(blk));
     const uint64_t v_desc = pv_desc(blk, 0);
     wgmma_fence();
     if constexpr (kSplitPV) {  // the low half of V^T's rows (output columns 0 .. D/2 - 1)
-      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
-      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[1], v_desc + 2, 1u);
+      wgmma_pv_half(pf, v_desc);
     } else {
       wgmma_pv<kD>(r_acc, pf[0], v_desc, 0u);
       wgmma_pv<kD>(r_acc, pf[1], v_desc + 2, 1u);
     }
     wgmma_commit();
   };
-  // Split P~.V: the high half, issued after the low half's R was added into O.
-  auto issue_pv_hi = [&](int blk, const uint32_t(&pf)[2][4]) {
-    if constexpr (kSplitPV) {
-      const uint64_t v_desc = pv_desc(blk, 1);
-      wgmma_fence();
-      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[0], v_desc, 0u);
-      wgmma_m64n64k32_f32_e4m3_rs(r_acc, pf[1], v_desc + 2, 1u);
-      wgmma_commit();
-    } else {
-      (void)blk; (void)pf;
-    }
-  };
   auto finish_block = [&](int blk, const float(&a)[2], const uint32_t(&pfb)[2][4]) {
     // after the wait that covers PV(blk): O = alpha * O + R
     pin_all(r_acc);
     if constexpr (kSplitPV) {
       rescale_accumulate<0>(o, a, r_acc);
-      issue_pv_hi(blk, pfb);
+      wgmma_fence();  // the high half, issued once the low half's R is in O
+      wgmma_pv_half(pfb, pv_desc(blk, 1));
+      wgmma_commit();
       wgmma_wait<0>();
       pin_all(r_acc);
       if (last_of_stage(blk) && lane == 0) mbar_arrive(&ss.v_empty[stage_of(blk)]);
